@@ -1,0 +1,1 @@
+"""Host-side commands: `python -m benchmarks.run` (training) and `python -m benchmarks.sps`."""

@@ -1,0 +1,34 @@
+"""safejax: Safety Gym as pure JAX functions over MuJoCo MJX.
+
+    env = safejax.make("PointGoal1")
+    state = jax.jit(env.reset)(key)
+    state = jax.jit(env.step)(state, action)
+    venv = safejax.VecEnv(env, 1024)
+"""
+
+from __future__ import annotations
+
+from safejax.config import EnvConfig
+from safejax.env import Env
+from safejax.registry import canonical_name, config_for, registered_names
+from safejax.types import State
+from safejax.vector import EpisodeStats, VecEnv, VecState
+
+
+def make(name: str, **overrides) -> Env:
+    """Builds the environment `name` ("PointGoal1", "Safexp-PointGoal1-v0" or
+    "SafetyPointGoal1-v0"); keyword overrides replace EnvConfig fields (unknown keys error)."""
+    config = config_for(name, **overrides)
+    return Env(config, name=canonical_name(name))
+
+
+__all__ = [
+    "Env",
+    "EnvConfig",
+    "EpisodeStats",
+    "State",
+    "VecEnv",
+    "VecState",
+    "make",
+    "registered_names",
+]

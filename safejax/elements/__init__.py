@@ -1,0 +1,1 @@
+"""Constraint elements: placement, physics (where needed) and cost, one module each."""

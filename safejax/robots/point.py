@@ -1,0 +1,51 @@
+"""Point: a planar sphere with a forward motor and a yaw-rate servo (spec section 9.1).
+
+Physical parameters follow Safety Gym's point.xml: timestep 0.002, slide x/y (damping 0.01),
+yaw hinge (damping 0.005), sphere r 0.1 (4.19e-3 kg), forward marker 1e-3 kg, motor gear 0.3 with
+force range 0.05, velocity servo gear 0.3 with force range 0.05. The forward marker is a sphere
+(spec: box of half-size 0.05) because sphere-box contacts cost MJX about half as much as box-box;
+see docs/FIDELITY.md.
+"""
+
+from safejax.robots.base import RobotSpec
+
+_BODY = """
+<body name="robot" pos="0 0 .1">
+  <joint name="x" type="slide" axis="1 0 0" damping="0.01"/>
+  <joint name="y" type="slide" axis="0 1 0" damping="0.01"/>
+  <joint name="z" type="hinge" axis="0 0 1" damping="0.005"/>
+  <geom name="robot" type="sphere" size=".1" mass="0.0041888" friction="1 0.01 0.01"
+        class="robot"/>
+  <geom name="pointarrow" type="sphere" pos="0.1 0 0" size=".05" mass="0.001" class="robot"/>
+  <site name="robot" pos="0 0 0" size=".032" rgba="1 0 0 .1"/>
+</body>
+"""
+
+_ACTUATORS = """
+<motor name="x" site="robot" gear="0.3 0 0 0 0 0" ctrllimited="true" ctrlrange="-1 1"
+       forcelimited="true" forcerange="-0.05 0.05"/>
+<velocity name="z" joint="z" gear="0.3" kv="1" ctrllimited="true" ctrlrange="-1 1"
+          forcelimited="true" forcerange="-0.05 0.05"/>
+"""
+
+_SENSORS = """
+<accelerometer name="accelerometer" site="robot"/>
+<velocimeter name="velocimeter" site="robot"/>
+<gyro name="gyro" site="robot"/>
+<magnetometer name="magnetometer" site="robot"/>
+"""
+
+POINT = RobotSpec(
+    name="point",
+    timestep=0.002,
+    body_xml=_BODY,
+    actuator_xml=_ACTUATORS,
+    sensor_xml=_SENSORS,
+    sensor_names=(("accelerometer", 3), ("velocimeter", 3), ("gyro", 3), ("magnetometer", 3)),
+    root="planar",
+    rest_z=0.1,
+    floor_contact=False,
+    # One contact at a time at most in Goal1 (a single vase): Newton converges in one iteration
+    # for these tiny systems; see docs/FIDELITY.md for the measured effect.
+    solver=(("solver", "Newton"), ("iterations", "2"), ("ls_iterations", "4")),
+)

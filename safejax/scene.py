@@ -1,0 +1,115 @@
+"""Builds the MjModel once per environment name, and the static index tables the run half needs.
+
+One scene holds the robot and every physics object of the task (vases, ...). Things that need no
+contact force (goal, hazards) are not physics bodies at all: they live in `State` and are handled
+analytically. Collision filtering keeps MJX's candidate contact set small:
+
+  robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
+  objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
+  floor:         conaffinity=ROBOT only for robots that stand on it (Car, Doggo)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+
+from safejax.config import EnvConfig
+from safejax.elements import vases
+from safejax.robots.base import RobotSpec
+
+ROBOT_BIT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneIndex:
+    """Static ids and addresses into the model, as numpy arrays (constants under jit)."""
+
+    robot_body: int
+    robot_geom_mask: np.ndarray  # (ngeom,) bool
+    sensor_slices: tuple[tuple[str, int, int], ...]  # (name, adr, dim)
+    vase_geom_mask: np.ndarray  # (ngeom,) bool
+    vase_qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y slides
+    vase_dof_adr: np.ndarray  # (n, 2)
+
+
+def _option_xml(config: EnvConfig, robot: RobotSpec) -> str:
+    solver = dict(robot.solver)
+    if config.solver is not None:
+        solver["solver"] = config.solver
+    if config.solver_iterations is not None:
+        solver["iterations"] = str(config.solver_iterations)
+    if config.ls_iterations is not None:
+        solver["ls_iterations"] = str(config.ls_iterations)
+    attrs = " ".join(f'{k}="{v}"' for k, v in solver.items())
+    # eulerdamp off: MuJoCo 2.0 (Safety Gym's engine) integrated joint damping explicitly.
+    return f'<option timestep="{robot.timestep}" {attrs}><flag eulerdamp="disable"/></option>'
+
+
+def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
+    custom = ""
+    if config.max_geom_pairs is not None:
+        custom = f'<custom><numeric name="max_geom_pairs" data="{config.max_geom_pairs}"/></custom>'
+    floor_aff = ROBOT_BIT if robot.floor_contact else 0
+    objects = vases.xml(config)
+    return f"""
+<mujoco model="safejax-{robot.name}-{config.task}{config.level}">
+  <compiler angle="radian" inertiafromgeom="true"/>
+  {custom}
+  {_option_xml(config, robot)}
+  <default>
+    <default class="robot">
+      <geom contype="{ROBOT_BIT}" conaffinity="0" condim="{config.condim}"/>
+    </default>
+    <default class="object">
+      <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>
+    </default>
+    {robot.default_xml}
+  </default>
+  <worldbody>
+    <light name="light" pos="0 0 4" dir="0 0 -1"/>
+    <geom name="floor" type="plane" size="3.5 3.5 .1" rgba="1 1 1 1" contype="0"
+          conaffinity="{floor_aff}" condim="{config.condim}"/>
+    {robot.body_xml}
+    {objects}
+  </worldbody>
+  <actuator>{robot.actuator_xml}</actuator>
+  <sensor>{robot.sensor_xml}</sensor>
+</mujoco>
+"""
+
+
+def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneIndex]:
+    """Compiles the scene and collects its index tables."""
+    model = mujoco.MjModel.from_xml_string(build_xml(config, robot))
+    robot_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")
+    # Robot geoms: every geom of the robot's subtree.
+    body_is_robot = np.zeros(model.nbody, bool)
+    for b in range(model.nbody):
+        p = b
+        while p > 0:
+            if p == robot_body:
+                body_is_robot[b] = True
+                break
+            p = model.body_parentid[p]
+    robot_geom_mask = body_is_robot[model.geom_bodyid]
+    sensor_slices = []
+    for name, dim in robot.sensor_names:
+        sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SENSOR, name)
+        if sid < 0:
+            raise ValueError(f"robot {robot.name} has no sensor {name!r}")
+        if model.sensor_dim[sid] != dim:
+            raise ValueError(f"sensor {name} has dim {model.sensor_dim[sid]}, expected {dim}")
+        sensor_slices.append((name, int(model.sensor_adr[sid]), dim))
+    vase_geom_mask, vase_qpos, vase_dof = vases.index(model, config.vases_num)
+    index = SceneIndex(
+        robot_body=robot_body,
+        robot_geom_mask=robot_geom_mask,
+        sensor_slices=tuple(sensor_slices),
+        vase_geom_mask=vase_geom_mask,
+        vase_qpos_adr=vase_qpos,
+        vase_dof_adr=vase_dof,
+    )
+    return model, index

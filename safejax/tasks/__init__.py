@@ -1,0 +1,1 @@
+"""Tasks: reward, goal state and goal re-sampling."""

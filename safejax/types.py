@@ -1,0 +1,50 @@
+"""Core pytree types shared by every environment: the per-world `State`.
+
+`State` follows brax's env/State split: everything that changes per world and per step lives
+here, the `Env` itself is immutable. Fields are typed; `metrics` has fixed keys for a given
+environment so that it can be stacked, vmapped and scanned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import struct
+
+Array = jax.Array
+
+
+@struct.dataclass
+class State:
+    """One world's state after a reset or a step.
+
+    Attributes:
+      data: the MJX physics state (`mjx.Data`); `None` for physics-free test environments.
+      task: task-specific pytree (goal position, last distances, button timer, ...).
+      objects: analytic object positions that are not physics bodies (hazards, ...).
+      obs: flat float32 observation, laid out as `Env.obs_layout` says.
+      reward: float32 scalar reward of the last step (0 after reset).
+      cost: float32 scalar in {0, 1}: Safety Gym's binarised total cost of the last step.
+      terminated: bool, the episode ended in a terminal state (no bootstrap).
+      truncated: bool, the episode hit its time limit (bootstrap from the final obs).
+      step: int32 steps taken in this episode.
+      key: PRNG key of this world (layout resampling, goal resampling).
+      metrics: dict of float32 scalars with fixed keys (per-constraint costs, goal_met, ...).
+    """
+
+    data: Any
+    task: Any
+    objects: Any
+    obs: Array
+    reward: Array
+    cost: Array
+    terminated: Array
+    truncated: Array
+    step: Array
+    key: Array
+    metrics: dict[str, Array]
+
+    @property
+    def done(self) -> Array:
+        return self.terminated | self.truncated

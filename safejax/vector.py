@@ -1,0 +1,151 @@
+"""VecEnv: a batch of worlds in one pytree, with auto-reset and episode statistics.
+
+This is the only wrapper layer. It vmaps `Env.reset`/`Env.step`, resets finished worlds to a
+freshly sampled layout, keeps the pre-reset observation for bootstrapping (`final_obs`), and
+reports each completed episode's return, cost and length exactly once, on the step it ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from safejax.types import Array, State
+
+
+@struct.dataclass
+class EpisodeStats:
+    """Running and completed-episode statistics, one entry per world.
+
+    `ret`, `cost`, `length` accumulate over the current episode. On a step where an episode ends,
+    `done` is True and `done_ret`, `done_cost`, `done_length` hold that episode's totals (they are
+    zero elsewhere), so a learner can sum `done_*` over a rollout and divide by the sum of `done`.
+    """
+
+    ret: Array
+    cost: Array
+    length: Array
+    done: Array
+    done_ret: Array
+    done_cost: Array
+    done_length: Array
+
+    @classmethod
+    def zeros(cls, num_envs: int) -> EpisodeStats:
+        f = jnp.zeros((num_envs,), jnp.float32)
+        return cls(
+            ret=f,
+            cost=f,
+            length=jnp.zeros((num_envs,), jnp.int32),
+            done=jnp.zeros((num_envs,), bool),
+            done_ret=f,
+            done_cost=f,
+            done_length=jnp.zeros((num_envs,), jnp.int32),
+        )
+
+
+@struct.dataclass
+class VecState:
+    """A batch of worlds.
+
+    Attributes:
+      state: the batched env `State` (leading axis num_envs). After a step, worlds that finished
+        have already been reset: `state.obs` is the first observation of the new episode, while
+        `state.reward`, `state.cost`, `state.terminated`, `state.truncated` and `state.metrics`
+        describe the step just taken.
+      final_obs: the observation reached by the step just taken, before any auto-reset; equal to
+        `state.obs` where no episode ended. Bootstrap truncated episodes from it.
+      episode: `EpisodeStats`.
+    """
+
+    state: State
+    final_obs: Array
+    episode: EpisodeStats
+
+    @property
+    def obs(self) -> Array:
+        return self.state.obs
+
+
+def _select(mask: Array, on_true: Any, on_false: Any) -> Any:
+    """Per-world select over two batched pytrees (mask has shape (num_envs,))."""
+
+    def sel(a, b):
+        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+        return jnp.where(m, a, b)
+
+    return jax.tree.map(sel, on_true, on_false)
+
+
+class VecEnv:
+    """`num_envs` copies of `env`, vmapped, with auto-reset.
+
+    Example:
+      venv = VecEnv(safejax.make("PointGoal1"), 1024)
+      vs = jax.jit(venv.reset)(key)
+      vs = jax.jit(venv.step)(vs, actions)          # actions: (1024, env.action_size)
+    """
+
+    def __init__(self, env: Any, num_envs: int):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.env = env
+        self.num_envs = int(num_envs)
+        self._reset = jax.vmap(env.reset)
+        self._step = jax.vmap(env.step)
+
+    @property
+    def observation_size(self) -> int:
+        return self.env.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self.env.action_size
+
+    def reset(self, key: Array) -> VecState:
+        keys = jax.random.split(key, self.num_envs)
+        state = self._reset(keys)
+        return VecState(state=state, final_obs=state.obs, episode=EpisodeStats.zeros(self.num_envs))
+
+    def step(self, vstate: VecState, action: Array) -> VecState:
+        expected = (self.num_envs, self.env.action_size)
+        if tuple(action.shape) != expected:
+            raise ValueError(f"action has shape {tuple(action.shape)}, expected {expected}")
+        state = self._step(vstate.state, action)
+        done = state.terminated | state.truncated
+        ep = vstate.episode
+        ret = ep.ret + state.reward
+        cost = ep.cost + state.cost
+        length = ep.length + 1
+        episode = EpisodeStats(
+            ret=jnp.where(done, 0.0, ret),
+            cost=jnp.where(done, 0.0, cost),
+            length=jnp.where(done, 0, length),
+            done=done,
+            done_ret=jnp.where(done, ret, 0.0),
+            done_cost=jnp.where(done, cost, 0.0),
+            done_length=jnp.where(done, length, 0),
+        )
+        final_obs = state.obs
+
+        def reset_done(s: State) -> State:
+            # Fresh layouts from each world's own key stream; the step outputs of the finished
+            # step (reward, cost, flags, metrics) are kept so that learners see them.
+            keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key)
+            fresh = self._reset(keys)
+            fresh = fresh.replace(
+                reward=s.reward,
+                cost=s.cost,
+                terminated=s.terminated,
+                truncated=s.truncated,
+                metrics=s.metrics,
+            )
+            return _select(done, fresh, s)
+
+        # Episodes mostly end together (the time limit), so a batch-level cond skips the reset
+        # work on the 999 steps in 1000 where no world finished.
+        state = jax.lax.cond(jnp.any(done), reset_done, lambda s: s, state)
+        return VecState(state=state, final_obs=final_obs, episode=episode)
