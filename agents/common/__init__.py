@@ -1,0 +1,1 @@
+"""What every learner shares: rollout, GAE, networks, normalization, multipliers, the loop."""
