@@ -103,7 +103,16 @@ class Env:
 
         data, _ = jax.lax.scan(substep, data, None, length=self.config.substeps)
         if self.config.final_forward:
-            data = mjx.forward(self.model, data)
+            data = self._forward(data)
+        return data
+
+    def _forward(self, data):
+        """mjx.forward, plus the acceleration sensors that MJX skips in a scene without any
+        constraint rows (its forward returns before `sensor_acc` when efc is empty), so that the
+        accelerometer reads gravity in PointGoal0 as it does in PointGoal1."""
+        data = mjx.forward(self.model, data)
+        if data._impl.efc_J.size == 0:
+            data = mjx.sensor_acc(self.model, data)
         return data
 
     def _robot_pose(self, data) -> tuple[Array, Array]:
@@ -160,7 +169,7 @@ class Env:
         qpos = set_root_pose(self.robot, self._data0.qpos, xy[0], yaw)
         if n_v:
             qpos = qpos.at[self.index.vase_qpos_adr].set(vases_xy)
-        data = mjx.forward(self.model, self._data0.replace(qpos=qpos))
+        data = self._forward(self._data0.replace(qpos=qpos))
         pos, _ = self._robot_pose(data)
         task = {"goal": xy[1], "last_dist_goal": goal_task.planar_distance(pos, xy[1])}
         objects = {"hazards": hazards_xy}

@@ -9,12 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.common.networks import gaussian_kl
 from agents.common.trust_region import (
     backtracking_line_search,
     conjugate_gradient,
     fisher_vector_product,
     flatten_params,
-    gaussian_kl,
     mean_gaussian_kl,
     trust_region_step_size,
 )
