@@ -1,7 +1,7 @@
 """PPO (clipped surrogate) and the penalized objective shared by its Lagrangian variants.
 
 The policy step follows safety-starter-agents' `PPOAgent`: up to `pi_iters` Adam passes over the
-batch (one full-batch step per pass when `num_minibatches` is 1, as SSA), stopping after the pass
+batch (one full-batch step per pass when `pi_minibatches` is 1, as SSA), stopping after the pass
 whose mean KL(old || new) exceeds `kl_margin * target_kl`. With a multiplier lambda the objective
 is penalized; `objective` picks how the cost term enters:
 
@@ -39,9 +39,14 @@ class Config(BaseConfig):
 
     pi_lr: float
     pi_iters: int
+    pi_minibatches: int
     clip_ratio: float
     target_kl: float
     kl_margin: float
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_minibatches("pi_minibatches")
 
 
 def combine(reward_term: Array, cost_term: Array, penalty: Array, norm: str) -> Array:
@@ -165,7 +170,7 @@ def policy_from_config(config: Config, objective: str = "ssa", norm: str = "sum"
         clip_ratio=config.clip_ratio,
         target_kl=config.target_kl,
         kl_margin=config.kl_margin,
-        num_minibatches=config.num_minibatches,
+        num_minibatches=config.pi_minibatches,
         max_grad_norm=config.max_grad_norm,
         objective=objective,
         norm=norm,

@@ -38,7 +38,7 @@ class BaseConfig:
     cost_adv_scale: bool
     vf_lr: float
     vf_iters: int
-    num_minibatches: int
+    vf_minibatches: int
     max_grad_norm: float | None
     cost_limit: float
 
@@ -55,16 +55,20 @@ class BaseConfig:
         """Updates needed to reach total_steps (rounded up, at least 1)."""
         return max(1, -(-self.total_steps // self.batch_size))
 
+    def check_minibatches(self, name: str) -> None:
+        """The field `name` must divide the batch into equal minibatches."""
+        num = getattr(self, name)
+        if num < 1 or self.batch_size % num:
+            raise ValueError(
+                f"{name} = {num} must be >= 1 and divide num_envs * rollout_len = {self.batch_size}"
+            )
+
     def validate(self) -> None:
         """Range checks that need several fields; raises ValueError."""
-        for name in ("total_steps", "num_envs", "rollout_len", "vf_iters", "num_minibatches"):
+        for name in ("total_steps", "num_envs", "rollout_len", "vf_iters", "vf_minibatches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"num_envs * rollout_len = {self.batch_size} is not divisible by "
-                f"num_minibatches = {self.num_minibatches}"
-            )
+        self.check_minibatches("vf_minibatches")
         for name in ("gamma", "lam", "cost_gamma", "cost_lam"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

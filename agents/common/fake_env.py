@@ -15,12 +15,13 @@ from safejax.types import Array, State
 
 
 class FakeEnv:
-    """Point, goal and hazard in [-arena, arena]^2; `num_steps` steps per episode."""
+    """Point, goal and hazard drawn in [-spawn, spawn]^2; leaving [-arena, arena]^2 terminates."""
 
     def __init__(
         self,
         num_steps: int = 20,
         arena: float = 2.0,
+        spawn: float = 1.0,
         hazard_radius: float = 0.5,
         speed: float = 0.2,
         name: str = "FakeGoal",
@@ -28,6 +29,7 @@ class FakeEnv:
         self.name = name
         self.num_steps = int(num_steps)
         self.arena = float(arena)
+        self.spawn = float(spawn)
         self.hazard_radius = float(hazard_radius)
         self.speed = float(speed)
         self.action_size = 2
@@ -39,9 +41,8 @@ class FakeEnv:
 
     def reset(self, key: Array) -> State:
         key, k_pos, k_goal, k_haz = jax.random.split(key, 4)
-        half = 0.5 * self.arena
-        pos = jax.random.uniform(k_pos, (2,), minval=-half, maxval=half)
-        goal = jax.random.uniform(k_goal, (2,), minval=-half, maxval=half)
+        pos = jax.random.uniform(k_pos, (2,), minval=-self.spawn, maxval=self.spawn)
+        goal = jax.random.uniform(k_goal, (2,), minval=-self.spawn, maxval=self.spawn)
         hazard = 0.5 * (pos + goal) + 0.1 * jax.random.normal(k_haz, (2,))
         zero = jnp.zeros((), jnp.float32)
         return State(

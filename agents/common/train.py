@@ -257,7 +257,8 @@ class Learner:
     def _fit_critics(
         self, params: Any, opt_state: Any, batch: Batch, key: Array
     ) -> tuple[Any, Any, Metrics]:
-        """`vf_iters` passes of Adam on MSE(V_r) + MSE(V_c), one shared optimizer (SSA)."""
+        """`vf_iters` passes of `vf_minibatches` Adam steps on MSE(V_r) + MSE(V_c), one shared
+        optimizer (SSA)."""
         cfg = self.config
         data = (batch.obs, batch.ret_r, batch.ret_c)
 
@@ -274,7 +275,7 @@ class Learner:
             return (optax.apply_updates(p, upd), s), losses
 
         def one_pass(carry: tuple[Any, Any], k: Array) -> tuple[tuple[Any, Any], Any]:
-            carry, losses = jax.lax.scan(sgd_step, carry, minibatches(k, data, cfg.num_minibatches))
+            carry, losses = jax.lax.scan(sgd_step, carry, minibatches(k, data, cfg.vf_minibatches))
             return carry, jax.tree.map(jnp.mean, losses)
 
         (params, opt_state), (loss_r, loss_c) = jax.lax.scan(
