@@ -1,0 +1,150 @@
+"""PPO, PPO-Lagrangian and PID-Lagrangian on a tiny physics-free env: they run, stay finite,
+are deterministic for a fixed key, carry J_r / J_c when no episode ends, and vmap over seeds."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents import algorithm_names, get_algorithm
+from agents.common.fake_env import FakeEnv
+from agents.common.networks import Actor, gaussian_log_prob
+from agents.common.train import Batch
+from agents.ppo import PPOPolicy, penalized_surrogate
+
+ALGOS = ["ppo", "ppo_lag", "pid_lag"]
+# A wide arena never terminates, so episodes end only at the 10-step time limit: with 5-step
+# rollouts, updates 2 and 4 complete all 4 worlds' episodes and updates 1 and 3 complete none.
+TINY = dict(
+    num_envs=4,
+    rollout_len=5,
+    total_steps=4 * 5 * 4,
+    hidden_sizes=[8, 8],
+    pi_iters=3,
+    vf_iters=3,
+    vf_minibatches=2,
+)
+
+
+def _env():
+    return FakeEnv(num_steps=10, arena=100.0, spawn=1.0)
+
+
+@functools.cache
+def _trained(algo: str):
+    module = get_algorithm(algo)
+    learner = module.make_train(module.default_config(**TINY), _env())
+    train = jax.jit(learner.train)
+    key = jax.random.PRNGKey(7)
+    return learner, train, train(key), train(key)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_runs_finite_and_deterministic(algo):
+    _, _, (ts, metrics), (ts2, metrics2) = _trained(algo)
+    for leaf in jax.tree.leaves((ts.actor, ts.critic, ts.constraint, metrics)):
+        assert np.all(np.isfinite(np.asarray(leaf, dtype=np.float64)))
+    for a, b in zip(jax.tree.leaves((ts, metrics)), jax.tree.leaves((ts2, metrics2)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert metrics["update"].tolist() == [1, 2, 3, 4]
+    assert metrics["env_steps"].tolist() == [20, 40, 60, 80]
+    assert int(ts.env_steps) == 80
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_episode_bookkeeping_and_carry(algo):
+    _, _, (ts, m), _ = _trained(algo)
+    assert m["episodes"].tolist() == [0, 4, 0, 4]
+    assert m["episodes_total"].tolist() == [0, 4, 4, 8]
+    # No episode ended in updates 1 and 3: J carries, and the multiplier does not move.
+    assert m["J_c"][0] == 0.0 and m["J_r"][0] == 0.0
+    assert m["J_c"][2] == m["J_c"][1] and m["J_r"][2] == m["J_r"][1]
+    assert m["lambda"][2] == m["lambda"][1]
+    # rho_c is the cost rate over all training so far.
+    assert float(ts.cum_cost) / 80 == pytest.approx(float(m["rho_c"][-1]))
+    assert np.all((m["rho_c"] >= 0) & (m["rho_c"] <= 1))
+
+
+def test_multiplier_semantics_per_algorithm():
+    lam = {a: _trained(a)[2][1]["lambda"] for a in ALGOS}
+    assert np.all(lam["ppo"] == 0.0)
+    # Costs here stay far below the limit of 25: the SSA multiplier (lambda_0 = 1) falls and
+    # PID's integral term decays from 0.001 to 0.
+    assert lam["ppo_lag"][0] == pytest.approx(1.0) and lam["ppo_lag"][-1] < lam["ppo_lag"][0]
+    assert lam["pid_lag"][-1] == 0.0
+
+
+def test_different_keys_differ():
+    _, train, (ts, _), _ = _trained("ppo")
+    ts2, _ = train(jax.random.PRNGKey(8))
+    assert not np.array_equal(np.asarray(ts.env.obs), np.asarray(ts2.env.obs))
+
+
+def test_vmapped_seeds_match_single_runs():
+    learner, train, (ts, m), _ = _trained("ppo_lag")
+    keys = jnp.stack([jax.random.PRNGKey(7), jax.random.PRNGKey(9)])
+    tsv, mv = jax.jit(jax.vmap(learner.train))(keys)
+    ts9, m9 = train(jax.random.PRNGKey(9))
+    for single, i in ((m, 0), (m9, 1)):
+        for k in single:
+            np.testing.assert_allclose(mv[k][i], single[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_registry_lists_algorithms_and_rejects_unknown():
+    assert set(ALGOS) <= set(algorithm_names())
+    with pytest.raises(ValueError, match="ppo, ppo_lag"):
+        get_algorithm("sac")
+
+
+# ----------------------------------------------------------------------------- policy rule
+
+
+def test_penalized_surrogate_variants():
+    ratio = jnp.array([1.5, 0.5])
+    adv_r = jnp.array([1.0, 1.0])
+    adv_c = jnp.array([1.0, -1.0])
+    lam = jnp.float32(1.0)
+    # clip_surr(A_r) = mean(min(1.5, 1.2), min(0.5, 0.8)) = (1.2 + 0.5) / 2 = 0.85
+    # ssa cost term: mean(1.5, -0.5) = 0.5 -> (0.85 - 0.5) / 2
+    assert float(penalized_surrogate(ratio, adv_r, adv_c, lam, 0.2, "ssa")) == pytest.approx(0.175)
+    # pessimistic: mean(max(1.5, 1.2), max(-0.5, -0.8)) = 0.5 -> same here
+    got = penalized_surrogate(ratio, adv_r, 2 * adv_c, lam, 0.2, "pessimistic")
+    assert float(got) == pytest.approx((0.85 - 1.0) / 2)
+    # combined advantage (A_r - A_c) / 2 = [0, 1]: mean(min(0, 0), min(0.5, 0.8)) = 0.25
+    got = penalized_surrogate(ratio, adv_r, adv_c, lam, 0.2, "combined")
+    assert float(got) == pytest.approx(0.25)
+    # lambda = 0 is plain PPO whatever the cost advantage
+    got = penalized_surrogate(ratio, adv_r, 100 * adv_c, jnp.float32(0.0), 0.2, "ssa")
+    assert float(got) == pytest.approx(0.85)
+
+
+# The KL that decides is measured before each pass's step (as SSA): it is 0 on the first pass,
+# so even a tiny target allows two passes.
+@pytest.mark.parametrize("target_kl, iters", [(1e-12, 2), (1e6, 6)])
+def test_kl_early_stop(target_kl, iters):
+    actor = Actor((8,), 2)
+    key = jax.random.PRNGKey(0)
+    params = actor.init(key, jnp.zeros((1, 3)))
+    n = 64
+    obs = jax.random.normal(key, (n, 3))
+    mean, log_std = actor.apply(params, obs)
+    action = mean + jax.random.normal(jax.random.PRNGKey(1), mean.shape)
+    adv = jax.random.normal(jax.random.PRNGKey(2), (n,))
+    batch = Batch(
+        obs=obs,
+        action=action,
+        log_prob=gaussian_log_prob(mean, log_std, action),
+        mean=mean,
+        adv_r=adv,
+        adv_c=jnp.zeros(n),
+        ret_r=adv,
+        ret_c=jnp.zeros(n),
+    )
+    rule = PPOPolicy(lr=1e-2, iters=6, clip_ratio=0.2, target_kl=target_kl, kl_margin=1.2)
+    update = jax.jit(functools.partial(rule.update, actor.apply))
+    _, _, m = update(params, rule.init(params), batch, jnp.float32(0.0), key)
+    assert int(m["pi_iters"]) == iters
+    assert float(m["kl"]) > 0.0
+    assert np.isfinite(float(m["loss_pi"]))
