@@ -15,6 +15,9 @@ ALGORITHMS: dict[str, str] = {
     "ppo": "agents.ppo",
     "ppo_lag": "agents.ppo_lag",
     "pid_lag": "agents.pid_lag",
+    "trpo": "agents.trpo",
+    "trpo_lag": "agents.trpo_lag",
+    "cpo": "agents.cpo",
 }
 
 

@@ -48,6 +48,16 @@ def test_cg_fixed_iterations_approach_solution() -> None:
     assert float(jnp.linalg.norm(a @ x - b)) < 1e-3 * float(jnp.linalg.norm(b))
 
 
+def test_cg_scales_with_a_tiny_rhs() -> None:
+    """A gradient of size 1e-8 still gets its direction (TRPO rescales the step afterwards)."""
+    key_a, key_b = jax.random.split(jax.random.key(7))
+    a = _random_spd(key_a, 8)
+    b = jax.random.normal(key_b, (8,))
+    x = conjugate_gradient(lambda v: a @ v, b, iters=16)
+    x_tiny = conjugate_gradient(lambda v: a @ v, 1e-8 * b, iters=16)
+    np.testing.assert_allclose(x_tiny, 1e-8 * x, rtol=1e-4)
+
+
 def test_cg_zero_rhs_is_zero_not_nan() -> None:
     a = _random_spd(jax.random.key(2), 4)
     x = conjugate_gradient(lambda v: a @ v, jnp.zeros(4), iters=10)

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from agents.common.networks import gaussian_kl
+
 Array = jax.Array
 PyTree = Any
 LinearOperator = Callable[[Array], Array]
@@ -33,22 +35,10 @@ def flatten_params(params: PyTree) -> tuple[Array, Callable[[Array], PyTree]]:
     return ravel_pytree(params)
 
 
-def gaussian_kl(mean0: Array, log_std0: Array, mean1: Array, log_std1: Array) -> Array:
-    """KL(p0 || p1) between diagonal Gaussians, summed over the last (action) axis.
-
-    Shapes broadcast, so a state-independent ``log_std`` of shape ``(action,)`` works against a
-    batch of means of shape ``(batch, action)``.
-    """
-    var0 = jnp.exp(2.0 * log_std0)
-    var1 = jnp.exp(2.0 * log_std1)
-    per_dim = 0.5 * ((mean1 - mean0) ** 2 + var0) / var1 - 0.5 + log_std1 - log_std0
-    return jnp.sum(per_dim, axis=-1)
-
-
 def mean_gaussian_kl(
     mean_new: Array, log_std_new: Array, mean_old: Array, log_std_old: Array
 ) -> Array:
-    """Batch mean of KL(pi_new || pi_old), the direction safety-starter-agents measures.
+    """Batch mean of KL(pi_new || pi_old), the direction safety-starter-agents' `d_kl` measures.
 
     Its Hessian at ``pi_new = pi_old`` is the Fisher matrix (either KL direction gives the same
     second-order term); the direction matters only for the KL value the line search tests.
@@ -63,13 +53,16 @@ def fisher_vector_product(
 
     ``kl_fn(theta)`` must return the mean KL between the policy at ``theta`` and the fixed
     (old) policy whose parameters are ``flat_params``; at that point its Hessian is the Fisher
-    information matrix. The product is a forward-over-reverse derivative (``jvp`` of ``grad``),
-    so ``H`` is never formed. Damping keeps the operator positive definite for CG.
+    information matrix. The product is a forward-over-reverse derivative of ``grad kl_fn``,
+    linearised once (``jax.linearize``) so the CG iterations reuse the forward pass; ``H`` is
+    never formed. Damping keeps the operator positive definite for CG.
     """
-    grad_kl = jax.grad(kl_fn)
+    if damping < 0:
+        raise ValueError(f"damping must be >= 0, got {damping}")
+    _, grad_kl_lin = jax.linearize(jax.grad(kl_fn), flat_params)
 
     def hvp(v: Array) -> Array:
-        return jax.jvp(grad_kl, (flat_params,), (v,))[1] + damping * v
+        return grad_kl_lin(v) + damping * v
 
     return hvp
 
@@ -80,12 +73,17 @@ def conjugate_gradient(
     """Approximate solution ``x`` of ``A x = b`` after ``iters`` CG iterations, starting at 0.
 
     The iteration count is fixed (a ``lax.fori_loop``), so the cost is ``iters`` products with
-    ``A`` whatever the data. Once the squared residual falls to ``residual_tol`` the iterate is
-    frozen: further iterations would only divide round-off by round-off. Every division is
-    guarded, so a zero right-hand side returns zeros rather than NaN.
+    ``A`` whatever the data. Once the squared residual falls to ``residual_tol * |b|^2`` the
+    iterate is frozen: further iterations would only divide round-off by round-off. The test is
+    relative, so the solution scales with ``b`` however small ``b`` is (trust-region steps are
+    rescaled afterwards, so a tiny gradient must still give a direction). Every division is
+    guarded: a zero right-hand side returns zeros rather than NaN.
     """
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
     b = jnp.asarray(b)
-    tol = jnp.asarray(residual_tol, b.dtype)
+    bb = jnp.vdot(b, b)
+    tol = jnp.asarray(residual_tol, b.dtype) * bb
 
     def body(_: int, carry: tuple[Array, Array, Array, Array]):
         x, r, p, rr = carry
@@ -101,7 +99,7 @@ def conjugate_gradient(
         rr = jnp.where(active, rr_new, rr)
         return x, r, p, rr
 
-    init = (jnp.zeros_like(b), b, b, jnp.vdot(b, b))
+    init = (jnp.zeros_like(b), b, b, bb)
     x, *_ = jax.lax.fori_loop(0, iters, body, init)
     return x
 

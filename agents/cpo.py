@@ -1,0 +1,183 @@
+"""CPO (Achiam et al. 2017): the trust-region step that also keeps the linearised cost in bounds.
+
+The policy step follows safety-starter-agents' `CPOAgent` (spec ALGORITHMS.md 1.9): ``g`` is the
+gradient of the reward surrogate loss (standardised advantages), ``b`` the gradient of the cost
+surrogate ``mean(ratio A_c)`` (cost advantages centred, not scaled), ``c`` the constraint offset;
+the four-case dual solution and the infeasible-recovery step are `agents.common.cpo`; the
+backtracking line search accepts a candidate when the KL is within ``delta``, the reward loss has
+not risen (cases 2-4) and the cost surrogate rose by at most ``max(-c, 0)``; when nothing passes
+the policy is left unchanged. Each update logs its case (``cpo_case``), ``lambda``, ``nu`` and
+``c``.
+
+The offset ``c`` is carried by the constraint strategy `ConstraintOffset` (CPO has no multiplier
+in the train state: the learner's penalty channel carries ``c``):
+
+* ``cpo_offset: ssa`` (default): ``c = (J_c - d) / (L + 1e-8)`` as SSA, whose ``L`` is the
+  mean episode length; here ``L`` is the environment's time limit, which equals SSA's mean
+  whenever episodes run to the limit (always for Safety Gym's tasks, which have no terminal
+  states; in safejax only a physics error or a failed goal resampling ends one early).
+* ``cpo_offset: omnisafe``: ``c = J_c - d`` (OmniSafe's `cpo.py`, no per-step rescaling).
+
+``J_c`` is the mean cost of the episodes completed in the batch, as the other learners use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from agents import trpo
+from agents.common.config import load_config
+from agents.common.cpo import cpo_accept, cpo_step
+from agents.common.train import Batch, Learner, Metrics
+from agents.common.trust_region import EPS, backtracking_line_search, fisher_vector_product
+
+Array = jax.Array
+
+DEFAULT_CONFIG = "cpo.yaml"
+OFFSETS = ("ssa", "omnisafe")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(trpo.Config):
+    """TRPO's config plus the choice of constraint offset."""
+
+    cpo_offset: str
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"cpo_offset": OFFSETS}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConstraintOffset:
+    """Constraint strategy whose state is J_c and whose `penalty` is CPO's offset ``c``.
+
+    ``c = (J_c - cost_limit) / (episode_length + 1e-8)``; ``episode_length = None`` gives the
+    undivided ``J_c - cost_limit``. Before the first completed episode J_c is taken as 0.
+    """
+
+    cost_limit: float
+    episode_length: float | None = None
+
+    def __post_init__(self):
+        if self.episode_length is not None and not self.episode_length > 0:
+            raise ValueError(f"episode_length must be > 0, got {self.episode_length}")
+
+    def init(self) -> Array:
+        return jnp.zeros((), jnp.float32)
+
+    def update(self, state: Array, ep_cost: Array) -> Array:
+        return jnp.asarray(ep_cost, jnp.float32)
+
+    def penalty(self, state: Array) -> Array:
+        violation = state - self.cost_limit
+        if self.episode_length is None:
+            return violation
+        return violation / (self.episode_length + EPS)
+
+
+@dataclasses.dataclass(frozen=True)
+class CPOPolicy:
+    """CPO's policy step (a `PolicyRule`); ``penalty`` is the constraint offset ``c``."""
+
+    target_kl: float
+    cg_iters: int = 10
+    cg_damping: float = 0.1
+    backtrack_coeff: float = 0.8
+    backtrack_iters: int = 10
+
+    def init(self, actor_params: Any) -> Any:
+        return ()
+
+    def update(
+        self,
+        actor_apply: Callable[[Any, Array], tuple[Array, Array]],
+        actor_params: Any,
+        opt_state: Any,
+        batch: Batch,
+        penalty: Array,
+        key: Array,
+    ) -> tuple[Any, Any, Metrics]:
+        c = jax.lax.stop_gradient(penalty)
+        sur = trpo.surrogates(actor_apply, actor_params, batch)
+
+        def with_loss(stats: dict[str, Array]) -> dict[str, Array]:
+            return {**stats, "loss": -stats["surr_r"]}
+
+        def objectives(theta: Array) -> tuple[Array, dict[str, Array]]:
+            stats = with_loss(sur.evaluate(theta))
+            return jnp.stack([stats["loss"], stats["surr_c"]]), stats
+
+        # Both gradients from one forward pass: rows are d(loss)/d(theta), d(surr_c)/d(theta).
+        jac, old = jax.jacrev(objectives, has_aux=True)(sur.flat)
+        g, b = jac[0], jac[1]
+        hvp = fisher_vector_product(sur.kl, sur.flat, self.cg_damping)
+        sol = cpo_step(g, b, c, self.target_kl, hvp, self.cg_iters)
+
+        def accept(stats: dict[str, Array]) -> Array:
+            return cpo_accept(
+                sol.case,
+                stats["kl"],
+                stats["loss"],
+                old["loss"],
+                stats["surr_c"],
+                old["surr_c"],
+                c,
+                self.target_kl,
+            )
+
+        result = backtracking_line_search(
+            lambda theta: with_loss(sur.evaluate(theta)),
+            accept,
+            sur.flat,
+            sol.step,
+            old,
+            self.backtrack_coeff,
+            self.backtrack_iters,
+        )
+        params = sur.unravel(result.params)
+        metrics = {
+            "loss_pi": old["loss"],
+            "delta_loss_pi": result.stats["loss"] - old["loss"],
+            "surr_cost": old["surr_c"],
+            "delta_surr_cost": result.stats["surr_c"] - old["surr_c"],
+            "kl": result.stats["kl"],
+            "backtrack": result.index,
+            "cpo_case": sol.case,
+            "cpo_c": c,
+            "lambda": sol.lam,
+            "nu": sol.nu,
+            **trpo.policy_metrics(actor_apply, params, batch),
+        }
+        return params, opt_state, metrics
+
+
+def policy_from_config(config: Config) -> CPOPolicy:
+    """The CPO policy rule with ``config``'s hyperparameters."""
+    return CPOPolicy(
+        target_kl=config.target_kl,
+        cg_iters=config.cg_iters,
+        cg_damping=config.cg_damping,
+        backtrack_coeff=config.backtrack_coeff,
+        backtrack_iters=config.backtrack_iters,
+    )
+
+
+def constraint_from_config(config: Config, env: Any) -> ConstraintOffset:
+    """The offset strategy for ``config.cpo_offset``; SSA's divides by ``env.num_steps``."""
+    if config.cpo_offset == "omnisafe":
+        return ConstraintOffset(config.cost_limit, None)
+    return ConstraintOffset(config.cost_limit, float(env.num_steps))
+
+
+def default_config(**overrides: Any) -> Config:
+    """configs/cpo.yaml with ``overrides`` applied."""
+    return load_config(Config, DEFAULT_CONFIG, overrides)
+
+
+def make_train(config: Config, env: Any) -> Learner:
+    """CPO on ``env``."""
+    return Learner(config, env, policy_from_config(config), constraint_from_config(config, env))
