@@ -170,6 +170,11 @@ def constraint_from_config(config: Config, env: Any) -> ConstraintOffset:
     """The offset strategy for ``config.cpo_offset``; SSA's divides by ``env.num_steps``."""
     if config.cpo_offset == "omnisafe":
         return ConstraintOffset(config.cost_limit, None)
+    if not isinstance(getattr(env, "num_steps", None), int):
+        raise ValueError(
+            "cpo_offset=ssa divides by the episode length: the environment must have an integer "
+            "num_steps (its time limit); use cpo_offset=omnisafe otherwise"
+        )
     return ConstraintOffset(config.cost_limit, float(env.num_steps))
 
 

@@ -73,7 +73,6 @@ class Surrogates:
     unravel: Callable[[Array], Any]
     evaluate: Callable[[Array], dict[str, Array]]
     kl: Callable[[Array], Array]
-    log_std: Array
 
 
 def surrogates(
@@ -99,7 +98,7 @@ def surrogates(
             "kl": mean_gaussian_kl(mean, log_std, mean_old, log_std_old),
         }
 
-    return Surrogates(flat=flat, unravel=unravel, evaluate=evaluate, kl=kl, log_std=log_std_old)
+    return Surrogates(flat=flat, unravel=unravel, evaluate=evaluate, kl=kl)
 
 
 def policy_metrics(actor_apply: Callable, params: Any, batch: Batch) -> Metrics:

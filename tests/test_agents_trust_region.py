@@ -188,6 +188,10 @@ def test_constraint_offset_rules(env):
     np.testing.assert_allclose(ssa.penalty(state), 10.0 / env.num_steps, rtol=1e-6)
     np.testing.assert_allclose(omni.penalty(state), 10.0, rtol=1e-6)
     np.testing.assert_allclose(ssa.penalty(ssa.init()), -25.0 / env.num_steps, rtol=1e-6)
+    with pytest.raises(ValueError, match="num_steps"):
+        cpo.constraint_from_config(cpo.default_config(), object())
+    with pytest.raises(ValueError, match="episode_length"):
+        cpo.ConstraintOffset(25.0, 0.0)
 
 
 @pytest.mark.parametrize(
