@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 import agents
 from agents import cpo, trpo, trpo_lag
-from agents.common.config import read_yaml
+from agents.common.config import from_dict, read_yaml, to_dict
 from agents.common.cpo import (
     CASE_ALL_FEASIBLE,
     CASE_FEASIBLE_RECOVERY,
@@ -227,7 +227,11 @@ def test_defaults_match_the_reference_and_the_ppo_family():
             assert getattr(trpo_cfg, field.name) == expected, field.name
 
 
-def test_registered():
-    for name in ("trpo", "trpo_lag", "cpo"):
-        assert name in agents.algorithm_names()
-        assert agents.get_algorithm(name).DEFAULT_CONFIG == f"{name}.yaml"
+@pytest.mark.parametrize("name", ["trpo", "trpo_lag", "cpo"])
+def test_registered_and_yaml_round_trips(name):
+    assert name in agents.algorithm_names()
+    module = agents.get_algorithm(name)
+    assert module.DEFAULT_CONFIG == f"{name}.yaml"
+    cfg = module.default_config()
+    assert set(read_yaml(module.DEFAULT_CONFIG)) == {f.name for f in dataclasses.fields(cfg)}
+    assert from_dict(module.Config, to_dict(cfg)) == cfg  # what --resume reads back
