@@ -35,6 +35,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -227,6 +228,27 @@ def _rows(metrics: dict[str, np.ndarray], n: int, seed0: int) -> list[dict[str, 
     return rows
 
 
+def _append_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Appends rows (header first if the file is new); closed, hence flushed, on return."""
+    extra = sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(HOST_COLUMNS))
+    new_file = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIRST_COLUMNS + extra + HOST_COLUMNS)
+        if new_file:
+            w.writeheader()
+        w.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
+
+
+def _nonfinite(rows: list[dict[str, Any]]) -> list[str]:
+    """'column (update u, seed s)' for each non-finite checked value."""
+    return [
+        f"{c} (update {r['update']}, seed {r['seed']})"
+        for r in rows
+        for c in CHECKED
+        if c in r and r[c] != "" and not math.isfinite(r[c])
+    ]
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -284,6 +306,10 @@ def plot(rows: list[dict[str, str]], path: Path, title: str, cost_limit: float) 
     plt.close(fig)
 
 
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
 def summarize(run: dict[str, Any], rows: list[dict[str, str]], host: dict[str, Any]) -> dict:
     """summary.json: final metrics (last update, mean over seeds) and normalized metrics."""
     from benchmarks.reference import normalized
@@ -299,7 +325,7 @@ def summarize(run: dict[str, Any], rows: list[dict[str, str]], host: dict[str, A
 
     def mean(vals: list[float | None]) -> float | None:
         vals = [v for v in vals if v is not None]
-        return float(np.mean(vals)) if vals else None
+        return _round(float(np.mean(vals))) if vals else None
 
     j_r, j_c, rho = per_seed("J_r"), per_seed("J_c"), per_seed("rho_c")
     updates = int(last[seeds[0]]["update"]) if seeds else 0
@@ -317,9 +343,9 @@ def summarize(run: dict[str, Any], rows: list[dict[str, str]], host: dict[str, A
         "rho_c": mean(rho),
         "per_seed": {"J_r": j_r, "J_c": j_c, "rho_c": rho},
         "cost_limit": cfg.cost_limit,
-        "env_steps_per_s": host["steps_run"] / train_s if train_s > 0 else None,
-        "train_time_s": train_s,
-        "compile_s": host["compile_s"],
+        "env_steps_per_s": round(host["steps_run"] / train_s, 1) if train_s > 0 else None,
+        "train_time_s": round(train_s, 2),
+        "compile_s": round(host["compile_s"], 2),
         "normalized": None,
     }
     if summary["rho_c"] is not None:
@@ -409,7 +435,9 @@ def train(
     steps_per_update = cfg.batch_size * run["seeds"]
     label = f"{run['algo']} {run['env']}"
     stop = _Stop()
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     status = 0
     try:
         if done < cfg.num_updates and chunk is None:
@@ -419,7 +447,6 @@ def train(
             _COMPILED[cache_key] = (learner, init, chunk)
         host["compile_s"] += time.perf_counter() - t_start
         tty = sys.stdout.isatty()
-        header = None
         while done < cfg.num_updates and stop.reason is None:
             n = min(run["chunk"], cfg.num_updates - done)
             t0 = time.perf_counter()
@@ -432,21 +459,8 @@ def train(
             rows = _rows(metrics, n, run["seed"])
             for r in rows:
                 r.update(sps=round(sps), time_s=round(host["train_s"], 2))
-            if header is None:
-                extra = sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(HOST_COLUMNS))
-                header = FIRST_COLUMNS + extra + HOST_COLUMNS
-            new_file = not csv_path.exists()
-            with open(csv_path, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=header)
-                if new_file:
-                    w.writeheader()
-                w.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
-            bad = [
-                f"{c} (update {r['update']}, seed {r['seed']})"
-                for r in rows
-                for c in CHECKED
-                if c in r and r[c] != "" and not math.isfinite(r[c])
-            ]
+            _append_csv(csv_path, rows)
+            bad = _nonfinite(rows)
             if bad:
                 print(
                     f"\nerror: non-finite {', '.join(bad[:4])}; rows kept in {csv_path}; the "
@@ -480,14 +494,10 @@ def train(
     if stop.reason is not None:
         print(f"stopped at update {done}; continue with --resume {out}", flush=True)
         return 130 if status == 0 else status
-    if status == 0:
+    if status == 0 and (out / "summary.json").exists():
         s = json.loads((out / "summary.json").read_text())
-        print(
-            f"done: J_r {s['J_r']}, J_c {s['J_c']}, rho_c {s['rho_c']:.4g}, "
-            f"{s['env_steps_per_s']:,.0f} env-steps/s (compile {host['compile_s']:.0f} s); "
-            f"files in {out}",
-            flush=True,
-        )
+        keys = ("J_r", "J_c", "rho_c", "env_steps_per_s", "compile_s")
+        print("done: " + ", ".join(f"{k} {s[k]}" for k in keys) + f"; files in {out}", flush=True)
     return status
 
 
