@@ -434,6 +434,14 @@ def train(
 
     steps_per_update = cfg.batch_size * run["seeds"]
     label = f"{run['algo']} {run['env']}"
+    episode = getattr(env, "num_steps", 0)
+    if cfg.rollout_len < episode:
+        print(
+            f"note: rollout_len {cfg.rollout_len} < episode length {episode}: time-limited "
+            f"episodes end about every {math.ceil(episode / cfg.rollout_len)} updates and J_r / "
+            "J_c carry their last values in between",
+            flush=True,
+        )
     stop = _Stop()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from agents.common.networks import gaussian_log_prob
@@ -55,7 +56,7 @@ def rollout(
     def step(vs: VecState, k: Array) -> tuple[VecState, Transition]:
         obs = vs.obs
         mean, log_std = actor_apply(actor_params, preprocess(obs))
-        action = mean + jax.numpy.exp(log_std) * jax.random.normal(k, mean.shape)
+        action = mean + jnp.exp(log_std) * jax.random.normal(k, mean.shape)
         nxt = venv.step(vs, action)
         s, ep = nxt.state, nxt.episode
         tr = Transition(
