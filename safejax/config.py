@@ -48,9 +48,44 @@ class EnvConfig:
     vases_damping: float = 5e-4  # planar proxy of floor friction, see FIDELITY.md
     constrain_vases: bool = False
     observe_vases: bool = False
+    # pillars (static mocap capsules: robot and box collide with them)
+    pillars_num: int = 0
+    pillars_size: float = 0.2
+    pillars_height: float = 0.5
+    pillars_keepout: float = 0.3
+    pillars_cost: float = 1.0
+    constrain_pillars: bool = False
+    observe_pillars: bool = False
+    # buttons (Button task: static mocap spheres)
+    buttons_num: int = 0
+    buttons_size: float = 0.1
+    buttons_keepout: float = 0.3
+    buttons_cost: float = 1.0
+    buttons_resampling_delay: int = 10
+    buttons_redraw_same: bool = True  # Safety Gym may re-draw the goal button just pressed
+    constrain_buttons: bool = False
+    observe_buttons: bool = False
+    # gremlins (kinematic mocap boxes circling their centres)
+    gremlins_num: int = 0
+    gremlins_size: float = 0.1
+    gremlins_keepout: float = 0.5
+    gremlins_travel: float = 0.3
+    gremlins_contact_cost: float = 1.0
+    constrain_gremlins: bool = False
+    observe_gremlins: bool = False
+    # push box (Push task)
+    box_size: float = 0.2
+    box_keepout: float = 0.2
+    box_density: float = 0.001
+    box_null_dist: float = 2.0
+    box_damping_rate: float = 15.6  # 1/s: slide damping = rate x mass, see FIDELITY.md
+    box_yaw_damping_rate: float = 29.3  # 1/s: yaw damping = rate x mass x box_size^2
+    observe_box_lidar: bool = False
     # rewards
     reward_distance: float = 1.0
     reward_goal: float = 1.0
+    reward_box_dist: float = 1.0
+    reward_box_goal: float = 1.0
     reward_clip: float = 10.0
     reward_exception: float = -10.0
     # lidar
@@ -94,6 +129,19 @@ PARAM_KEYS = (
     "vases_contact_cost",
     "vases_velocity_cost",
     "vases_velocity_threshold",
+    "pillars_keepout",
+    "pillars_cost",
+    "buttons_keepout",
+    "buttons_cost",
+    "buttons_resampling_delay",
+    "gremlins_keepout",
+    "gremlins_travel",
+    "gremlins_contact_cost",
+    "box_size",
+    "box_keepout",
+    "box_null_dist",
+    "reward_box_dist",
+    "reward_box_goal",
     "reward_distance",
     "reward_goal",
     "reward_clip",

@@ -1,8 +1,12 @@
 """Env: one Safety Gym world as two pure functions, `reset(key)` and `step(state, action)`.
 
 The MJX model is compiled once per environment; every per-world, per-episode quantity (robot
-pose, vase positions, goal, hazards) lives in `mjx.Data` or in `State`. The caller owns `jit`
-and `vmap` (see `safejax.VecEnv`).
+pose, vase and box positions, mocap positions of pillars, buttons and gremlins, goal, hazards)
+lives in `mjx.Data` or in `State`. The caller owns `jit` and `vmap` (see `safejax.VecEnv`).
+
+The env is the step skeleton shared by the three tasks; what differs per task (its layout
+entries, reward, goal test and goal re-sampling) lives in `safejax.tasks`, and each element's
+positions and cost in `safejax.elements`.
 
 Step order follows Safety Gym (spec section 3.2): clip the action, run `substeps` physics steps,
 refresh kinematics and sensors, reward (dense part clipped), costs (per-constraint, each and the
@@ -18,16 +22,31 @@ from mujoco import mjx
 
 from safejax import placement, scene
 from safejax.config import EnvConfig, make_params
-from safejax.elements import hazards, vases
+from safejax.elements import box, buttons, gremlins, hazards, pillars, vases
 from safejax.robots import ROBOTS, set_root_pose
 from safejax.sensors.lidar import pseudo_lidar
-from safejax.tasks import goal as goal_task
-from safejax.types import Array, State
+from safejax.tasks import TASKS
+from safejax.types import Array, Frame, State
 
+# Fixed across every environment (zero where a constraint is absent), so metrics stack and
+# aggregate the same way for all 27 names.
 COST_KEYS = (
     "cost_hazards",
     "cost_vases_contact",
     "cost_vases_velocity",
+    "cost_pillars",
+    "cost_buttons",
+    "cost_gremlins",
+)
+# Lidar groups in observation order. Safety-Gymnasium's per-task orders ([goal, hazards, vases],
+# [buttons, goal, hazards, gremlins], [goal, hazards, pillars, box]) are all sub-sequences of it.
+LIDAR_ORDER = ("buttons", "goal", "hazards", "vases", "pillars", "gremlins", "box")
+# Element layout entries, sampled after the robot and the task's own entries (spec 7.1).
+ELEMENT_LAYOUT = (
+    ("hazards", "hazards_num", "hazards_keepout"),
+    ("vases", "vases_num", "vases_keepout"),
+    ("pillars", "pillars_num", "pillars_keepout"),
+    ("gremlins", "gremlins_num", "gremlins_keepout"),
 )
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
 
@@ -38,43 +57,46 @@ class Env:
     def __init__(self, config: EnvConfig, name: str | None = None):
         if config.robot not in ROBOTS:
             raise ValueError(f"unknown robot {config.robot!r}; valid: {sorted(ROBOTS)}")
-        if config.task != "goal":
-            raise ValueError(f"unknown task {config.task!r}; valid: ['goal']")
+        if config.task not in TASKS:
+            raise ValueError(f"unknown task {config.task!r}; valid: {sorted(TASKS)}")
         self.config = config
         self.name = name or f"{config.robot.capitalize()}{config.task.capitalize()}{config.level}"
         self.robot = ROBOTS[config.robot]
         self.mj_model, self.index = scene.build(config, self.robot)
         self.model = mjx.put_model(self.mj_model)
         self._data0 = mjx.make_data(self.model)
+        self.task = TASKS[config.task](config, self.index)
         self.params = make_params(config)
         self.num_steps = config.num_steps
-        self._layout_names, self._layout_keepout_keys = self._layout_spec()
+        self._layout = self._layout_spec()
         self.obs_layout = self._build_obs_layout()
         self.observation_size = max(s.stop for s in self.obs_layout.values())
         self.action_size = int(self.mj_model.nu)
 
     # ------------------------------------------------------------------ build half
-    def _layout_spec(self) -> tuple[list[str], list[str]]:
-        """Layout entries in Safety Gym's sampling order (spec 7.1) with their keepout keys."""
+    def _layout_spec(self) -> tuple[tuple[str, int, str], ...]:
+        """Layout entries (group, count, keepout param) in Safety Gym's sampling order (spec
+        7.1): robot, the task's entries (goal, box), then buttons, hazards, vases, pillars,
+        gremlins."""
         c = self.config
-        names = ["robot", "goal"]
-        keys = ["robot_keepout", "goal_keepout"]
-        names += [f"hazard{i}" for i in range(c.hazards_num)]
-        keys += ["hazards_keepout"] * c.hazards_num
-        names += [f"vase{i}" for i in range(c.vases_num)]
-        keys += ["vases_keepout"] * c.vases_num
-        return names, keys
+        entries = [("robot", 1, "robot_keepout"), *self.task.layout]
+        if c.buttons_num:
+            entries.append(("buttons", c.buttons_num, "buttons_keepout"))
+        entries += [(g, getattr(c, n), k) for g, n, k in ELEMENT_LAYOUT]
+        return tuple(entries)
 
     def _lidar_groups(self) -> list[str]:
         c = self.config
-        groups = []
-        if c.observe_goal_lidar:
-            groups.append("goal")
-        if c.observe_hazards:
-            groups.append("hazards")
-        if c.observe_vases:
-            groups.append("vases")
-        return groups
+        observed = {
+            "buttons": c.observe_buttons,
+            "goal": c.observe_goal_lidar,
+            "hazards": c.observe_hazards,
+            "vases": c.observe_vases,
+            "pillars": c.observe_pillars,
+            "gremlins": c.observe_gremlins,
+            "box": c.observe_box_lidar and c.task == "push",
+        }
+        return [g for g in LIDAR_ORDER if observed[g]]
 
     def _build_obs_layout(self) -> dict[str, slice]:
         """Sensors first (robot order), then one lidar per observed group, as Safety-Gymnasium."""
@@ -92,13 +114,31 @@ class Env:
         return layout
 
     # ------------------------------------------------------------------ run half
-    def _keepouts(self, params: dict) -> Array:
-        return jnp.stack([params[k] for k in self._layout_keepout_keys])
+    def _keepouts(self, params: dict, skip: str = "") -> Array:
+        """(n,) keepout of every layout entry (except group `skip`), in layout order."""
+        parts = [jnp.full((n,), params[k]) for g, n, k in self._layout if g != skip]
+        return jnp.concatenate(parts)
 
-    def _physics(self, data, ctrl: Array):
+    def _split_layout(self, xy: Array) -> dict[str, Array]:
+        """Sampled layout (n, 2) -> {group: (count, 2)}."""
+        out, i = {}, 0
+        for group, n, _ in self._layout:
+            out[group] = xy[i : i + n]
+            i += n
+        return out
+
+    def _before_substep(self, data, objects: dict, params: dict):
+        """Kinematic updates before each physics substep: gremlins move along their circles
+        (Safety Gym sets their mocap targets before every `mj_step`, spec 6.6)."""
+        return gremlins.place(
+            data, self.index.gremlin_mocap, _group(objects, "gremlins"), params["gremlins_travel"]
+        )
+
+    def _physics(self, data, ctrl: Array, objects: dict, params: dict):
         data = data.replace(ctrl=ctrl)
 
         def substep(d, _):
+            d = self._before_substep(d, objects, params)
             return mjx.step(self.model, d), None
 
         data, _ = jax.lax.scan(substep, data, None, length=self.config.substeps)
@@ -119,24 +159,44 @@ class Env:
         b = self.index.robot_body
         return data.xpos[b], data.xmat[b]
 
+    def _positions(self, data, task: dict, objects: dict) -> dict[str, Array]:
+        """Current (n, 2) xy of every object group: moving ones (vases, box, gremlins) from
+        physics, static ones from `objects`, the goal from the task."""
+        idx = self.index
+        pos, _ = self._robot_pose(data)
+        out = {
+            "robot": pos[None, :2],
+            "goal": task["goal"][None, :],
+            "buttons": _group(objects, "buttons"),
+            "hazards": objects["hazards"],
+            "vases": vases.positions(data, idx.vase_qpos_adr),
+            "pillars": _group(objects, "pillars"),
+            "gremlins": gremlins.positions(data, idx.gremlin_mocap),
+        }
+        if self.config.task == "push":
+            out["box"] = box.position(data, idx.box)[None, :2]
+        return out
+
     def _observe(self, data, task: dict, objects: dict, params: dict) -> Array:
         parts = [data.sensordata[adr : adr + dim] for _, adr, dim in self.index.sensor_slices]
         parts += [fn(data) for _, _, fn in self.robot.extra_obs]
         pos, mat = self._robot_pose(data)
         bins = self.config.lidar_num_bins
-        groups = {
-            "goal": lambda: task["goal"][None, :],
-            "hazards": lambda: objects["hazards"],
-            "vases": lambda: vases.positions(data, self.index.vase_qpos_adr),
-        }
+        xy = self._positions(data, task, objects)
         for group in self._lidar_groups():
-            parts.append(pseudo_lidar(pos, mat, groups[group](), bins, params["lidar_max_dist"]))
+            lidar = pseudo_lidar(pos, mat, xy[group], bins, params["lidar_max_dist"])
+            if group == "buttons":
+                # Safety Gym hides the buttons while the button timer runs (spec 8.2).
+                lidar = jnp.where(task["timer"] > 0, 0.0, lidar)
+            parts.append(lidar)
         obs = jnp.concatenate([jnp.ravel(p) for p in parts]).astype(jnp.float32)
         return obs
 
-    def _costs(self, data, objects: dict, params: dict) -> dict[str, Array]:
-        """Per-constraint costs before binarisation (zero where not constrained)."""
-        c = self.config
+    def _costs(self, data, task: dict, objects: dict, params: dict) -> dict[str, Array]:
+        """Per-constraint costs before binarisation (zero where not constrained). `task` is the
+        state before this step's goal handling (Safety Gym computes costs with the button timer
+        before its tick, and the goal button before any re-draw)."""
+        c, idx = self.config, self.index
         zero = jnp.zeros((), jnp.float32)
         pos, _ = self._robot_pose(data)
         out = dict.fromkeys(COST_KEYS, zero)
@@ -145,16 +205,29 @@ class Env:
                 pos[:2], objects["hazards"], params["hazards_size"], params["hazards_cost"]
             )
         if c.constrain_vases:
-            out["cost_vases_contact"], out["cost_vases_velocity"] = vases.costs(
-                data, self.index, params
+            out["cost_vases_contact"], out["cost_vases_velocity"] = vases.costs(data, idx, params)
+        if c.constrain_pillars:
+            out["cost_pillars"] = pillars.cost(
+                data, idx.robot_geom_mask, idx.pillar_geom_mask, params
             )
-        return out
+        if c.constrain_buttons:
+            counts = buttons.contact_counts(data, idx.robot_geom_mask, idx.button_geoms)
+            out["cost_buttons"] = buttons.cost(counts, task["goal_button"], task["timer"], params)
+        if c.constrain_gremlins:
+            out["cost_gremlins"] = gremlins.cost(
+                data, idx.robot_geom_mask, idx.gremlin_geom_mask, params
+            )
+        return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
     def reset(self, key: Array, params: dict | None = None) -> State:
         """A fresh world: a newly sampled layout, zero velocities, robot at a random yaw."""
         params = self.params if params is None else params
         c = self.config
+        idx = self.index
         key, k_layout, k_yaw = jax.random.split(key, 3)
+        # Keys for the rest derive from k_yaw, so that adding elements leaves the layout and
+        # robot yaw streams of existing environments unchanged.
+        k_box, k_gremlins, k_task = jax.random.split(jax.random.fold_in(k_yaw, 1), 3)
         xy, ok = placement.sample_layout(
             k_layout,
             params["placements_extents"],
@@ -162,17 +235,36 @@ class Env:
             num_candidates=c.layout_candidates,
             max_tries=c.layout_max_tries,
         )
+        placed = self._split_layout(xy)
         yaw = jax.random.uniform(k_yaw, (), minval=0.0, maxval=2 * jnp.pi)
-        n_h, n_v = c.hazards_num, c.vases_num
-        hazards_xy = xy[2 : 2 + n_h]
-        vases_xy = xy[2 + n_h : 2 + n_h + n_v]
-        qpos = set_root_pose(self.robot, self._data0.qpos, xy[0], yaw)
-        if n_v:
-            qpos = qpos.at[self.index.vase_qpos_adr].set(vases_xy)
-        data = self._forward(self._data0.replace(qpos=qpos))
+        qpos = set_root_pose(self.robot, self._data0.qpos, placed["robot"][0], yaw)
+        if c.vases_num:
+            qpos = qpos.at[idx.vase_qpos_adr].set(placed["vases"])
+        if c.task == "push":
+            box_yaw = jax.random.uniform(k_box, (), minval=0.0, maxval=2 * jnp.pi)
+            qpos = box.set_pose(qpos, idx.box, placed["box"][0], box_yaw)
+        # Analytic positions: hazards always, the other groups where present (gremlins: the
+        # centres of their circles).
+        objects = {"hazards": placed["hazards"]}
+        objects.update(
+            {
+                g: placed[g]
+                for g in ("pillars", "buttons", "gremlins")
+                if g in placed and placed[g].shape[0]
+            }
+        )
+        # Static objects are mocap bodies: only their xy changes per world (z from the model).
+        mocap_pos = self._data0.mocap_pos
+        mocap_pos = mocap_pos.at[idx.pillar_mocap, :2].set(_group(objects, "pillars"))
+        mocap_pos = mocap_pos.at[idx.button_mocap, :2].set(_group(objects, "buttons"))
+        gyaw = jax.random.uniform(k_gremlins, (c.gremlins_num,), minval=0.0, maxval=2 * jnp.pi)
+        gquat = jnp.stack([jnp.cos(gyaw / 2), 0 * gyaw, 0 * gyaw, jnp.sin(gyaw / 2)], axis=-1)
+        mocap_quat = self._data0.mocap_quat.at[idx.gremlin_mocap].set(gquat)
+        data = self._data0.replace(qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat)
+        data = self._forward(self._before_substep(data, objects, params))
         pos, _ = self._robot_pose(data)
-        task = {"goal": xy[1], "last_dist_goal": goal_task.planar_distance(pos, xy[1])}
-        objects = {"hazards": hazards_xy}
+        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=jnp.array(True))
+        task = self.task.reset(k_task, frame, placed, params)
         metrics = {k: jnp.zeros((), jnp.float32) for k in COST_KEYS + FLAG_KEYS}
         metrics["layout_failed"] = (~ok).astype(jnp.float32)
         return State(
@@ -201,7 +293,7 @@ class Env:
         action = jnp.where(finite_action, jnp.clip(action, -1.0, 1.0), 0.0).astype(jnp.float32)
         key, k_goal = jax.random.split(state.key)
 
-        data = self._physics(state.data, action)
+        data = self._physics(state.data, action, state.objects, params)
         # A physics step that produced non-finite numbers ends the episode (Safety Gym: MuJoCo
         # exception -> done, reward_exception). The world keeps its last finite state.
         physics_ok = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
@@ -210,35 +302,23 @@ class Env:
         data = jax.tree.map(lambda a, b: jnp.where(physics_ok, a, b), data, safe_prev)
 
         pos, _ = self._robot_pose(data)
-        task, objects = state.task, state.objects
-        dist = goal_task.planar_distance(pos, task["goal"])
-        reward = goal_task.dense_reward(task["last_dist_goal"], dist, params)
-
-        raw_costs = self._costs(data, objects, params)
+        objects = state.objects
+        raw_costs = self._costs(data, state.task, objects, params)
         costs = {k: (v > 0).astype(jnp.float32) for k, v in raw_costs.items()}
         cost = (sum(raw_costs.values()) > 0).astype(jnp.float32)
 
-        goal_met = (dist <= params["goal_size"]) & physics_ok
-        reward = reward + jnp.where(goal_met, params["reward_goal"], 0.0)
-        others_xy, others_keepout = self._resample_others(data, objects, params)
-        new_goal, found = placement.resample_point(
-            k_goal,
-            goal_met,
-            params["placements_extents"],
-            params["goal_keepout"],
-            others_xy,
-            others_keepout,
-            num_candidates=self.config.goal_candidates,
-            max_rounds=self.config.goal_max_rounds,
+        # Task: dense reward, goal test, goal re-sampling against the current layout.
+        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=physics_ok)
+        others = self._resample_others(data, state.task, objects, params)
+        task, reward, goal_met, resample_failed = self.task.step(
+            frame, state.task, params, k_goal, others
         )
-        goal_xy = jnp.where(goal_met & found, new_goal, task["goal"])
-        last_dist = jnp.where(goal_met, goal_task.planar_distance(pos, goal_xy), dist)
-        task = {"goal": goal_xy, "last_dist_goal": last_dist}
+        reward = reward + jnp.where(goal_met, params["reward_goal"], 0.0)
 
         reward = jnp.where(physics_ok, reward, params["reward_exception"])
         cost = jnp.where(physics_ok, cost, 0.0)
         step = state.step + 1
-        terminated = ~physics_ok | (goal_met & ~found)
+        terminated = ~physics_ok | resample_failed
         truncated = (step >= params["num_steps"]) & ~terminated
         obs = self._observe(data, task, objects, params)
         obs = jnp.where(jnp.isfinite(obs), obs, 0.0)
@@ -249,7 +329,7 @@ class Env:
             physics_error=(~physics_ok).astype(jnp.float32),
             nonfinite_action=(~finite_action).astype(jnp.float32),
             layout_failed=state.metrics["layout_failed"],
-            resample_failed=(goal_met & ~found).astype(jnp.float32),
+            resample_failed=resample_failed.astype(jnp.float32),
         )
         return State(
             data=data,
@@ -265,16 +345,20 @@ class Env:
             metrics=metrics,
         )
 
-    def _resample_others(self, data, objects: dict, params: dict) -> tuple[Array, Array]:
-        """Current positions and keepouts of every layout entry except the goal (spec 7.3)."""
-        pos, _ = self._robot_pose(data)
-        xy = [pos[None, :2], objects["hazards"]]
-        keep = [params["robot_keepout"][None]]
-        keep.append(jnp.full((self.config.hazards_num,), params["hazards_keepout"]))
-        if self.config.vases_num:
-            xy.append(vases.positions(data, self.index.vase_qpos_adr))
-            keep.append(jnp.full((self.config.vases_num,), params["vases_keepout"]))
-        return jnp.concatenate(xy, axis=0), jnp.concatenate(keep)
+    def _resample_others(
+        self, data, task: dict, objects: dict, params: dict
+    ) -> tuple[Array, Array]:
+        """Positions and keepouts of every layout entry except the goal, for goal re-sampling
+        (spec 7.3): current positions, except gremlins, which keep their sampled centres."""
+        xy = self._positions(data, task, objects)
+        xy["gremlins"] = _group(objects, "gremlins")
+        parts = [xy[g] for g, _, _ in self._layout if g != "goal"]
+        return jnp.concatenate(parts, axis=0), self._keepouts(params, skip="goal")
+
+
+def _group(objects: dict, group: str) -> Array:
+    """(n, 2) positions of an object group; (0, 2) where the environment has none."""
+    return objects.get(group, jnp.zeros((0, 2), jnp.float32))
 
 
 def _finite_or_zero(x):

@@ -15,7 +15,7 @@ import yaml
 from safejax.config import EnvConfig, check_keys
 
 ROBOT_NAMES = {"point": "Point"}
-TASK_NAMES = {"goal": "Goal"}
+TASK_NAMES = {"goal": "Goal", "button": "Button", "push": "Push"}
 LEVELS = (0, 1, 2)
 _ALIAS = re.compile(r"^(?:Safexp-|Safety)(?P<base>[A-Za-z]+\d)-v0$")
 

@@ -6,6 +6,8 @@ analytically. Collision filtering keeps MJX's candidate contact set small:
 
   robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
+  push box:      contype=BOX,   conaffinity=ROBOT      (touched by the robot, pushed into pillars)
+  pillars:       contype=0,     conaffinity=ROBOT|BOX
   floor:         conaffinity=ROBOT only for robots that stand on it (Car, Doggo)
 """
 
@@ -17,10 +19,11 @@ import mujoco
 import numpy as np
 
 from safejax.config import EnvConfig
-from safejax.elements import vases
+from safejax.elements import box, buttons, gremlins, pillars, vases
 from safejax.robots.base import RobotSpec
 
 ROBOT_BIT = 2
+BOX_BIT = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +36,13 @@ class SceneIndex:
     vase_geom_mask: np.ndarray  # (ngeom,) bool
     vase_qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y slides
     vase_dof_adr: np.ndarray  # (n, 2)
+    pillar_mocap: np.ndarray  # (n,) mocap ids
+    pillar_geom_mask: np.ndarray  # (ngeom,) bool
+    button_mocap: np.ndarray  # (n,) mocap ids
+    button_geoms: np.ndarray  # (n,) geom id of each button
+    gremlin_mocap: np.ndarray  # (n,) mocap ids
+    gremlin_geom_mask: np.ndarray  # (ngeom,) bool
+    box: box.BoxIndex
 
 
 def _option_xml(config: EnvConfig, robot: RobotSpec) -> str:
@@ -53,7 +63,9 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
     if config.max_geom_pairs is not None:
         custom = f'<custom><numeric name="max_geom_pairs" data="{config.max_geom_pairs}"/></custom>'
     floor_aff = ROBOT_BIT if robot.floor_contact else 0
-    objects = vases.xml(config)
+    objects = "".join(m.xml(config) for m in (vases, pillars, buttons, gremlins)) + (
+        box.xml(config) if config.task == "push" else ""
+    )
     return f"""
 <mujoco model="safejax-{robot.name}-{config.task}{config.level}">
   <compiler angle="radian" inertiafromgeom="true"/>
@@ -65,6 +77,12 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
     </default>
     <default class="object">
       <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>
+    </default>
+    <default class="pillar">
+      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT}" condim="{config.condim}"/>
+    </default>
+    <default class="box">
+      <geom contype="{BOX_BIT}" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>
     </default>
     {robot.default_xml}
   </default>
@@ -104,6 +122,9 @@ def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneInd
             raise ValueError(f"sensor {name} has dim {model.sensor_dim[sid]}, expected {dim}")
         sensor_slices.append((name, int(model.sensor_adr[sid]), dim))
     vase_geom_mask, vase_qpos, vase_dof = vases.index(model, config.vases_num)
+    pillar_mocap, pillar_geom_mask = pillars.index(model, config.pillars_num)
+    button_mocap, button_geoms = buttons.index(model, config.buttons_num)
+    gremlin_mocap, gremlin_geom_mask = gremlins.index(model, config.gremlins_num)
     index = SceneIndex(
         robot_body=robot_body,
         robot_geom_mask=robot_geom_mask,
@@ -111,5 +132,12 @@ def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneInd
         vase_geom_mask=vase_geom_mask,
         vase_qpos_adr=vase_qpos,
         vase_dof_adr=vase_dof,
+        pillar_mocap=pillar_mocap,
+        pillar_geom_mask=pillar_geom_mask,
+        button_mocap=button_mocap,
+        button_geoms=button_geoms,
+        gremlin_mocap=gremlin_mocap,
+        gremlin_geom_mask=gremlin_geom_mask,
+        box=box.index(model, config.task == "push"),
     )
     return model, index

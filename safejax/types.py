@@ -7,12 +7,39 @@ environment so that it can be stacked, vmapped and scanned.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from flax import struct
 
 Array = jax.Array
+
+
+class Frame(NamedTuple):
+    """What a task sees of one world after a physics step (or at reset).
+
+    Attributes:
+      data: the MJX physics state after the step.
+      robot_pos: (3,) world position of the robot body's origin.
+      objects: the world's analytic object positions (`State.objects`).
+      ok: bool, the physics step stayed finite (no goal can be met on a failed step).
+    """
+
+    data: Any
+    robot_pos: Array
+    objects: Any
+    ok: Array
+
+
+class TaskStep(NamedTuple):
+    """A task's answer to one step: its new state, the dense reward (already clipped as Safety
+    Gym clips it, before the goal bonus), whether the goal was met, and whether re-sampling a
+    new goal failed (which ends the episode)."""
+
+    task: Any
+    reward: Array
+    goal_met: Array
+    resample_failed: Array
 
 
 @struct.dataclass
