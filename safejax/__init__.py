@@ -8,6 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
+# mujoco.mjx prints a notice on stdout when the optional Warp backend is absent (the CPU default);
+# keep stdout clean for machine-readable output (`benchmarks.sps --json`).
+with contextlib.redirect_stdout(io.StringIO()):
+    from mujoco import mjx  # noqa: F401
+
 from safejax.config import EnvConfig
 from safejax.env import Env
 from safejax.registry import canonical_name, config_for, registered_names

@@ -1,0 +1,138 @@
+"""Behaviour against a plain-MuJoCo model built to Safety Gym's original specification.
+
+`python -m benchmarks.fidelity` drives (a) the Point robot of safejax (MJX, with its collision
+proxies and solver settings) and (b) a reference Point written from the spec's original MJCF
+(box nose, condim 6, floor contact, MuJoCo's default solver, free-joint vase resting on the floor
+with friction) with the same open-loop action sequences, and prints speed, turn rate, drift and
+how far a pushed vase travels. The numbers in docs/FIDELITY.md come from this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+import safejax
+from benchmarks.sps import parse_overrides
+
+REFERENCE_POINT = """
+<mujoco>
+  <option timestep="0.002"/>
+  <default>
+    <geom condim="6" density="1"/>
+    <joint damping=".001"/>
+    <motor ctrlrange="-1 1" ctrllimited="true" forcerange="-.05 .05" forcelimited="true"/>
+    <velocity ctrlrange="-1 1" ctrllimited="true" forcerange="-.05 .05" forcelimited="true"/>
+  </default>
+  <worldbody>
+    <geom name="floor" size="5 5 0.1" type="plane" condim="6"/>
+    <body name="robot" pos="0 0 .1">
+      <joint type="slide" axis="1 0 0" name="x" damping="0.01"/>
+      <joint type="slide" axis="0 1 0" name="y" damping="0.01"/>
+      <joint type="hinge" axis="0 0 1" name="z" damping="0.005"/>
+      <geom name="robot" type="sphere" size=".1" friction="1 0.01 0.01"/>
+      <geom name="pointarrow" pos="0.1 0 0" size="0.05 0.05 0.05" type="box"/>
+      <site name="robot" size="0.032"/>
+    </body>
+    {vase}
+  </worldbody>
+  <actuator>
+    <motor gear="0.3 0 0 0 0 0" site="robot" name="x"/>
+    <velocity gear="0.3" joint="z" name="z"/>
+  </actuator>
+</mujoco>
+"""
+REFERENCE_VASE = """
+<body name="vase0" pos="{x} 0 {z}"><freejoint/>
+  <geom name="vase0" type="box" size="0.1 0.1 0.1" density="0.001"/>
+</body>"""
+
+SCENARIOS = {
+    "straight (1, 0)": [1.0, 0.0],
+    "gentle (0.02, 0)": [0.02, 0.0],
+    "spin (0, 1)": [0.0, 1.0],
+    "arc (1, 0.5)": [1.0, 0.5],
+}
+
+
+def reference_rollout(actions, vase_x: float | None = None):
+    """Reference trajectory of (robot qpos, vase xy) after each env step of `actions`."""
+    vase = "" if vase_x is None else REFERENCE_VASE.format(x=vase_x, z=0.1 - 4e-5)
+    model = mujoco.MjModel.from_xml_string(REFERENCE_POINT.replace("{vase}", vase))
+    data = mujoco.MjData(model)
+    traj = []
+    for action in actions:
+        data.ctrl[:] = action
+        for _ in range(10):
+            mujoco.mj_step(model, data)
+        traj.append((data.qpos[:3].copy(), data.qpos[3:5].copy() if vase_x else None))
+    return traj
+
+
+def safejax_rollout(env, step, actions, vase_x: float | None = None):
+    state = env.reset(jax.random.PRNGKey(0))
+    qpos = state.data.qpos.at[0:3].set(0.0)
+    if env.config.vases_num:
+        far = jnp.stack([jnp.full(env.config.vases_num, 50.0),
+                         jnp.arange(env.config.vases_num, dtype=jnp.float32)], axis=1)
+        if vase_x is not None:
+            far = far.at[0].set(jnp.array([vase_x, 0.0]))
+        qpos = qpos.at[env.index.vase_qpos_adr].set(far)
+    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(qpos)))
+    traj = []
+    for action in actions:
+        state = step(state, jnp.asarray(action, jnp.float32))
+        q = np.asarray(state.data.qpos)
+        vase = q[env.index.vase_qpos_adr[0]] if vase_x is not None else None
+        traj.append((q[:3].copy(), vase))
+    return traj
+
+
+def summarize(traj, control_dt: float) -> dict:
+    q = np.array([t[0] for t in traj])
+    speed = np.linalg.norm(q[-1, :2] - q[-11, :2]) / (10 * control_dt)
+    yaw_rate = (q[-1, 2] - q[-11, 2]) / (10 * control_dt)
+    return {"final_xy": q[-1, :2].round(4).tolist(), "final_yaw": round(float(q[-1, 2]), 4),
+            "speed": round(float(speed), 4), "yaw_rate": round(float(yaw_rate), 4)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=100, help="env steps (0.02 s each)")
+    p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
+    a = p.parse_args()
+    env = safejax.make("PointGoal1", **parse_overrides(a.set))
+    step = jax.jit(env.step)
+    out = {}
+    for name, action in SCENARIOS.items():
+        actions = [action] * a.steps
+        ref = summarize(reference_rollout(actions), 0.02)
+        ours = summarize(safejax_rollout(env, step, actions), 0.02)
+        gap = float(np.linalg.norm(np.subtract(ref["final_xy"], ours["final_xy"])))
+        out[name] = {"reference": ref, "safejax": ours, "final_xy_gap": round(gap, 4)}
+    # A vase 0.35 m ahead: full throttle for 1 s (push), then full reverse for 1 s (release).
+    push, back = [[1.0, 0.0]] * 50, [[-1.0, 0.0]] * 50
+    ref_v = reference_rollout(push + back, vase_x=0.35)
+    ours_v = safejax_rollout(env, step, push + back, vase_x=0.35)
+
+    def travel(traj, k):
+        return round(float(np.linalg.norm(traj[k][1] - np.array([0.35, 0.0]))), 4)
+
+    out["vase push"] = {
+        "reference_vase_travel_after_push_m": travel(ref_v, 49),
+        "safejax_vase_travel_after_push_m": travel(ours_v, 49),
+        "reference_vase_travel_final_m": travel(ref_v, -1),
+        "safejax_vase_travel_final_m": travel(ours_v, -1),
+        "reference_robot_x_after_push": round(float(ref_v[49][0][0]), 4),
+        "safejax_robot_x_after_push": round(float(ours_v[49][0][0]), 4),
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
