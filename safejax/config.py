@@ -45,7 +45,9 @@ class EnvConfig:
     vases_contact_cost: float = 1.0
     vases_velocity_cost: float = 1.0
     vases_velocity_threshold: float = 1e-4
-    vases_damping: float = 5e-4  # planar proxy of floor friction, see FIDELITY.md
+    # Deceleration (m/s^2) of the analytic floor friction on vases, fitted to the free vase of
+    # the original model pushed by the Point robot (benchmarks.fidelity; docs/FIDELITY.md).
+    vases_friction: float = 3.0
     constrain_vases: bool = False
     observe_vases: bool = False
     # pillars (static mocap capsules: robot and box collide with them)
@@ -97,6 +99,7 @@ class EnvConfig:
     solver_iterations: int | None = None
     ls_iterations: int | None = None
     max_geom_pairs: int | None = None
+    max_contact_points: int | None = None
     condim: int = 3
     final_forward: bool = True
     # layout sampling
@@ -129,6 +132,7 @@ PARAM_KEYS = (
     "vases_contact_cost",
     "vases_velocity_cost",
     "vases_velocity_threshold",
+    "vases_friction",
     "pillars_keepout",
     "pillars_cost",
     "buttons_keepout",

@@ -65,7 +65,16 @@ class Env:
         self.mj_model, self.index = scene.build(config, self.robot)
         self.model = mjx.put_model(self.mj_model)
         self._data0 = mjx.make_data(self.model)
+        # Substeps run without sensors when a final forward recomputes them: sensors (the
+        # accelerometer's post-constraint RNE, touch) would otherwise be evaluated 10 times per
+        # step and read once. Measured on the Car: 2.1k -> 4.0k physics steps/s.
+        self._substep_model = self.model
+        if config.final_forward:
+            opt = self.model.opt
+            quiet = opt.replace(disableflags=opt.disableflags | mjx.DisableBit.SENSOR)
+            self._substep_model = self.model.replace(opt=quiet)
         self.task = TASKS[config.task](config, self.index)
+        self._vase_mass = vases.mass(config)
         self.params = make_params(config)
         self.num_steps = config.num_steps
         self._layout = self._layout_spec()
@@ -130,6 +139,10 @@ class Env:
     def _before_substep(self, data, objects: dict, params: dict):
         """Kinematic updates before each physics substep: gremlins move along their circles
         (Safety Gym sets their mocap targets before every `mj_step`, spec 6.6)."""
+        data = vases.friction(
+            data, self.index.vase_dof_adr, self._vase_mass, params["vases_friction"],
+            self.robot.timestep,
+        )
         return gremlins.place(
             data, self.index.gremlin_mocap, _group(objects, "gremlins"), params["gremlins_travel"]
         )
@@ -139,7 +152,7 @@ class Env:
 
         def substep(d, _):
             d = self._before_substep(d, objects, params)
-            return mjx.step(self.model, d), None
+            return mjx.step(self._substep_model, d), None
 
         data, _ = jax.lax.scan(substep, data, None, length=self.config.substeps)
         if self.config.final_forward:

@@ -1,8 +1,10 @@
 """Vases: small boxes the robot can push; they cost on contact and while moving (Goal2).
 
 Physics proxy (docs/FIDELITY.md): each vase is a box of the spec's size and mass on two slide
-joints (x, y), touched only by the robot. Floor friction is replaced by viscous joint damping so
-that no vase-floor contact enters the solver; the vase's yaw is fixed (axis-aligned).
+joints (x, y), touched only by the robot, so no vase-floor contact enters MJX's solver. Floor
+friction is applied analytically before each substep (`friction`): a Coulomb force of constant
+deceleration `vases_friction` against the motion that stops the vase, never reverses it. The vase's
+yaw is fixed (axis-aligned).
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from safejax.types import Array
 
 def xml(config: EnvConfig) -> str:
     s = config.vases_size
-    mass = config.vases_density * (2 * s) ** 3
     out = []
     for i in range(config.vases_num):
         out.append(
             f"""
 <body name="vase{i}" pos="0 0 {s - 4e-5}">
-  <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="{config.vases_damping}"/>
-  <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="{config.vases_damping}"/>
-  <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{mass}" rgba="0 1 1 1"
+  <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="0"/>
+  <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="0"/>
+  <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{mass(config)}" rgba="0 1 1 1"
         class="object"/>
 </body>"""
         )
@@ -45,6 +46,26 @@ def index(model: mujoco.MjModel, num: int) -> tuple[np.ndarray, np.ndarray, np.n
             qpos[i, j] = model.jnt_qposadr[jid]
             dof[i, j] = model.jnt_dofadr[jid]
     return mask, qpos, dof
+
+
+def mass(config: EnvConfig) -> float:
+    return config.vases_density * (2 * config.vases_size) ** 3
+
+
+def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: float):
+    """Writes the floor-friction force of every vase into `qfrc_applied` (call before a substep).
+
+    Kinetic friction of magnitude mass * decel opposes the planar velocity; where that would
+    reverse the velocity within one substep, the force instead brings the vase exactly to rest
+    (static friction). Costs a few elementwise ops instead of a contact per vase.
+    """
+    if dof_adr.shape[0] == 0:
+        return data
+    vel = data.qvel[dof_adr]  # (n, 2)
+    speed = jnp.linalg.norm(vel, axis=-1, keepdims=True)
+    magnitude = jnp.minimum(vase_mass * decel, vase_mass * speed / dt)
+    force = -vel / jnp.maximum(speed, 1e-12) * magnitude
+    return data.replace(qfrc_applied=data.qfrc_applied.at[dof_adr].set(force))
 
 
 def positions(data, qpos_adr: np.ndarray) -> Array:
