@@ -96,7 +96,7 @@ def test_deterministic_and_key_dependent(trained):
 def test_policy_moves(trained, env):
     name, config, _, ts, _ = trained
     learner = agents.get_algorithm(name).make_train(config, env)
-    init = learner.init(jax.random.key(0))
+    init = jax.jit(learner.init)(jax.random.key(0))
     moved = [
         not np.array_equal(a, b)
         for a, b in zip(jax.tree.leaves(init.actor), jax.tree.leaves(ts.actor), strict=True)

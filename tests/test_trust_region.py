@@ -108,14 +108,14 @@ def test_fvp_matches_hessian_of_kl_and_explicit_fisher() -> None:
     hvp = jax.jit(fisher_vector_product(kl_fn, flat0, damping))
 
     # Explicit Hessian of the mean KL at the current parameters.
-    hessian = jax.hessian(kl_fn)(flat0)
+    hessian = jax.jit(jax.hessian(kl_fn))(flat0)
 
     # Independent explicit Fisher: mean over states of J^T diag(1/sigma^2) J for the mean and
     # 2 I for each log-std (the Gaussian Fisher in (mean, log_std) coordinates).
     def outputs(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
         return actor.apply(unravel(flat), obs)
 
-    j_mean, j_log_std = jax.jacobian(outputs)(flat0)  # (8, 2, n), (2, n)
+    j_mean, j_log_std = jax.jit(jax.jacobian(outputs))(flat0)  # (8, 2, n), (2, n)
     _, log_std = outputs(flat0)
     inv_var = jnp.exp(-2.0 * log_std)
     fisher = jnp.einsum("bap,a,baq->pq", j_mean, inv_var, j_mean) / obs.shape[0]
