@@ -103,7 +103,7 @@ def _make_env(name: str, make_env: Callable[[str], Any] | None) -> Any:
 def _resolve(args: argparse.Namespace) -> dict[str, Any]:
     """The run description (env, algo, seeds, chunk, algorithm config) from args or a run dir."""
     from agents import get_algorithm
-    from agents.common.config import from_dict, load_config, parse_overrides, to_dict
+    from agents.common.config import from_dict, load_config, parse_overrides
 
     if args.resume:
         extra = [k for k in ("env", "algo", "num_envs", "out", "chunk") if getattr(args, k)]
@@ -140,10 +140,9 @@ def _resolve(args: argparse.Namespace) -> dict[str, Any]:
     cfg = load_config(module.Config, module.DEFAULT_CONFIG, overrides)
     if args.seeds < 1:
         raise UsageError("--seeds must be >= 1")
-    steps_per_update = cfg.batch_size * args.seeds
-    chunk = args.chunk or max(1, round(CHUNK_TARGET_STEPS / steps_per_update))
-    if chunk < 1:
+    if args.chunk is not None and args.chunk < 1:
         raise UsageError("--chunk must be >= 1")
+    chunk = args.chunk or max(1, round(CHUNK_TARGET_STEPS / (cfg.batch_size * args.seeds)))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{args.env}-{args.algo}-{stamp}")
     if (out / "metrics.csv").exists():
@@ -154,7 +153,6 @@ def _resolve(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "seeds": args.seeds,
         "chunk": min(chunk, cfg.num_updates),
-        "config": to_dict(cfg),
     }
     return {**run, "config": cfg, "module": module, "out": out}
 
@@ -402,7 +400,7 @@ def train(
     import jax.numpy as jnp
 
     from agents.common.config import to_dict
-    from agents.common.train import make_chunk
+    from agents.common.train import make_chunk, over_seeds
 
     cfg, out = run["config"], run["out"]
     out.mkdir(parents=True, exist_ok=True)
@@ -450,7 +448,8 @@ def train(
     try:
         if done < cfg.num_updates and chunk is None:
             print(f"[{label}] compiling ...", flush=True)
-            chunk = jax.jit(make_chunk(jax.vmap(learner.update), run["chunk"]), donate_argnums=0)
+            update = over_seeds(learner.update, run["seeds"])
+            chunk = jax.jit(make_chunk(update, run["chunk"]), donate_argnums=0)
             chunk = chunk.lower(ts, jnp.int32(run["chunk"])).compile()
             _COMPILED[cache_key] = (learner, init, chunk)
         host["compile_s"] += time.perf_counter() - t_start

@@ -45,12 +45,23 @@ def _key(rows):
     return [{k: v for k, v in r.items() if k not in ("sps", "time_s")} for r in rows]
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "full"
-    argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--seeds", "2", "--out", str(out)]
+def _run_dir(tmp_path_factory, name, seeds):
+    out = tmp_path_factory.mktemp("runs") / name
+    argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--seeds", seeds, "--out", str(out)]
     assert _main(argv + STEPS + TINY) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """Two seeds side by side (vmap)."""
+    return _run_dir(tmp_path_factory, "full", "2")
+
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory):
+    """One seed (no vmap)."""
+    return _run_dir(tmp_path_factory, "single", "1")
 
 
 def test_writes_all_files(full_run):
@@ -75,22 +86,32 @@ def test_writes_all_files(full_run):
     assert n["rho_c"] == pytest.approx(s["rho_c"] / 0.063)
 
 
-def test_interrupt_keeps_rows_and_resume_continues(full_run, tmp_path):
+def test_interrupt_keeps_rows_and_resume_continues(single_run, tmp_path):
     out = tmp_path / "cut"
-    argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--seeds", "2", "--out", str(out)]
+    argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--out", str(out)]
     # Ctrl-C during the first chunk: the chunk finishes, is written and checkpointed, then stop.
     status = _main(argv + STEPS + TINY, on_chunk=lambda done: signal.raise_signal(signal.SIGINT))
     assert status == 130
     rows = _rows(out)
-    assert {r["update"] for r in rows} == {"1", "2"}
+    assert [r["update"] for r in rows] == ["1", "2"]
     assert json.loads((out / "summary.json").read_text())["complete"] is False
     # A row written after the checkpoint (a kill between the two) is dropped on resume.
     with open(out / "metrics.csv", "a") as f:
         f.write(",".join(["0", "3"] + ["0"] * (len(rows[0]) - 2)) + "\n")
     assert _main(["--resume", str(out)]) == 0
     # Same rows as the uninterrupted run: nothing repeated, nothing lost, same numbers.
-    assert _key(_rows(out)) == _key(_rows(full_run))
+    assert _key(_rows(out)) == _key(_rows(single_run))
     assert json.loads((out / "summary.json").read_text())["complete"] is True
+
+
+def test_vmapped_seed_matches_the_one_seed_run(full_run, single_run):
+    # --seeds 2 --seed 0 runs PRNGKey(0) and PRNGKey(1); its seed 0 is the one-seed run.
+    vmapped = [r for r in _key(_rows(full_run)) if r["seed"] == "0"]
+    single = _key(_rows(single_run))
+    assert [r["update"] for r in vmapped] == [r["update"] for r in single]
+    for a, b in zip(vmapped, single, strict=True):
+        for col in ("J_r", "J_c", "rho_c", "lambda", "loss_vr", "loss_vc", "kl"):
+            assert float(a[col]) == pytest.approx(float(b[col]), rel=1e-3, abs=1e-5), col
 
 
 def test_resume_can_extend_the_budget(full_run, tmp_path):
