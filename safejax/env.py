@@ -137,8 +137,9 @@ class Env:
         return out
 
     def _before_substep(self, data, objects: dict, params: dict):
-        """Kinematic updates before each physics substep: gremlins move along their circles
-        (Safety Gym sets their mocap targets before every `mj_step`, spec 6.6)."""
+        """Updates before each physics substep: the vases' analytic floor friction, and the
+        gremlins moved along their circles (Safety Gym sets their mocap targets before every
+        `mj_step`, spec 6.6)."""
         data = vases.friction(
             data, self.index.vase_dof_adr, self._vase_mass, params["vases_friction"],
             self.robot.timestep,

@@ -6,8 +6,8 @@ analytically. Collision filtering keeps MJX's candidate contact set small:
 
   robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
-  push box:      contype=BOX,   conaffinity=ROBOT      (touched by the robot, pushed into pillars)
-  pillars:       contype=0,     conaffinity=ROBOT|BOX
+  push box:      its geoms are objects; a massless hull: contype=BOX, conaffinity=0
+  pillars:       contype=0,     conaffinity=ROBOT|BOX  (touched by the robot and the box hull)
   floor:         conaffinity=ROBOT only for robots that stand on it (Car, Doggo)
 """
 
@@ -82,7 +82,7 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
       <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT}" condim="{config.condim}"/>
     </default>
     <default class="box">
-      <geom contype="{BOX_BIT}" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>
+      <geom contype="{BOX_BIT}" conaffinity="0" condim="{config.condim}"/>
     </default>
     {robot.default_xml}
   </default>

@@ -8,8 +8,10 @@ Physics proxy (docs/FIDELITY.md, "Push box"): Safety Gym's box is a free body re
 floor. Here it slides on the floor plane through slide x, slide y and a yaw hinge, so no
 box-floor contact enters MJX's solver; viscous joint damping stands in for floor friction, scaled
 with the box's mass (linear) and mass x size^2 (yaw). The rates were fitted in plain MuJoCo
-against the free box pushed by the Point robot. The box collides with the robot and the pillars
-only.
+against the free box pushed by the Point robot. The five geoms collide with the robot only; the
+pillars meet a massless hull instead, one box of the full +-1.5 s footprint, so that each pillar
+adds one box-pillar pair rather than five (a pillar of radius 0.2 could reach at most 2.7 cm
+into a notch of the real shape, 1 cm into the Car's smaller box).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def xml(config: EnvConfig) -> str:
     yaw_damping = config.box_yaw_damping_rate * mass(config) * s**2
     posts = "".join(
         f'\n  <geom name="box_col{i + 1}" type="box" pos="{x * s} {y * s} 0" '
-        f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="box"/>'
+        f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="object"/>'
         for i, (x, y) in enumerate(CORNERS)
     )
     return f"""
@@ -54,7 +56,9 @@ def xml(config: EnvConfig) -> str:
   <joint name="box_y" type="slide" axis="0 1 0" damping="{damping}"/>
   <joint name="box_yaw" type="hinge" axis="0 0 1" damping="{yaw_damping}"/>
   <geom name="box" type="box" size="{s} {s} {s}" density="{rho}" rgba="1 1 0 1"
-        class="box"/>{posts}
+        class="object"/>{posts}
+  <geom name="box_hull" type="box" size="{1.5 * s} {1.5 * s} {s}" density="0" rgba="0 0 0 0"
+        group="3" class="box"/>
 </body>"""
 
 
