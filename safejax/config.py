@@ -115,7 +115,9 @@ class EnvConfig:
     def replace(self, **overrides) -> EnvConfig:
         check_keys(overrides, "environment config key")
         if "placements_extents" in overrides:
-            overrides["placements_extents"] = tuple(float(v) for v in overrides["placements_extents"])
+            overrides["placements_extents"] = tuple(
+                float(v) for v in overrides["placements_extents"]
+            )
         return dataclasses.replace(self, **overrides)
 
 

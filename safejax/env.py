@@ -141,7 +141,10 @@ class Env:
         gremlins moved along their circles (Safety Gym sets their mocap targets before every
         `mj_step`, spec 6.6)."""
         data = vases.friction(
-            data, self.index.vase_dof_adr, self._vase_mass, params["vases_friction"],
+            data,
+            self.index.vase_dof_adr,
+            self._vase_mass,
+            params["vases_friction"],
             self.robot.timestep,
         )
         return gremlins.place(

@@ -1,4 +1,7 @@
-"""Hazards: flat circles that cost while the robot's origin is inside them (analytic, no physics)."""
+"""Hazards: flat circles that cost while the robot's origin is inside them.
+
+Analytic: no physics body and no contact, only positions kept in `State`.
+"""
 
 from __future__ import annotations
 
