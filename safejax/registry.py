@@ -14,7 +14,7 @@ import yaml
 
 from safejax.config import EnvConfig, check_keys
 
-ROBOT_NAMES = {"point": "Point"}
+ROBOT_NAMES = {"point": "Point", "car": "Car", "doggo": "Doggo"}
 TASK_NAMES = {"goal": "Goal", "button": "Button", "push": "Push"}
 LEVELS = (0, 1, 2)
 _ALIAS = re.compile(r"^(?:Safexp-|Safety)(?P<base>[A-Za-z]+\d)-v0$")

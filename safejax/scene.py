@@ -5,10 +5,13 @@ contact force (goal, hazards) are not physics bodies at all: they live in `State
 analytically. Collision filtering keeps MJX's candidate contact set small:
 
   robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
+  robot feet:    contype=ROBOT|FLOOR (class robot_floor), or FLOOR only (robot_floor_only)
+  robot visuals: contype=0, conaffinity=0 (class robot_visual: mass and looks, no contacts)
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
   push box:      its geoms are objects; a massless hull: contype=BOX, conaffinity=0
   pillars:       contype=0,     conaffinity=ROBOT|BOX  (touched by the robot and the box hull)
-  floor:         conaffinity=ROBOT only for robots that stand on it (Car, Doggo)
+  floor:         conaffinity=FLOOR only for robots that stand on it (Car, Doggo), so that only
+                 the geoms a robot stands on (wheels, caster, legs) enter the contact set
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from safejax.elements import box, buttons, gremlins, pillars, vases
 from safejax.robots.base import RobotSpec
 
 ROBOT_BIT = 2
+FLOOR_BIT = 4
 BOX_BIT = 8
 
 
@@ -59,10 +63,14 @@ def _option_xml(config: EnvConfig, robot: RobotSpec) -> str:
 
 
 def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
-    custom = ""
-    if config.max_geom_pairs is not None:
-        custom = f'<custom><numeric name="max_geom_pairs" data="{config.max_geom_pairs}"/></custom>'
-    floor_aff = ROBOT_BIT if robot.floor_contact else 0
+    # MJX contact culling: the robot's defaults, overridden by the config where set.
+    numeric = dict(robot.numeric)
+    for key in ("max_geom_pairs", "max_contact_points"):
+        if getattr(config, key) is not None:
+            numeric[key] = getattr(config, key)
+    custom = "".join(f'<numeric name="{k}" data="{v}"/>' for k, v in numeric.items())
+    custom = f"<custom>{custom}</custom>" if custom else ""
+    floor_aff = FLOOR_BIT if robot.floor_contact else 0
     objects = "".join(m.xml(config) for m in (vases, pillars, buttons, gremlins)) + (
         box.xml(config) if config.task == "push" else ""
     )
@@ -74,6 +82,15 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
   <default>
     <default class="robot">
       <geom contype="{ROBOT_BIT}" conaffinity="0" condim="{config.condim}"/>
+    </default>
+    <default class="robot_floor">
+      <geom contype="{ROBOT_BIT | FLOOR_BIT}" conaffinity="0" condim="{config.condim}"/>
+    </default>
+    <default class="robot_floor_only">
+      <geom contype="{FLOOR_BIT}" conaffinity="0" condim="{config.condim}"/>
+    </default>
+    <default class="robot_visual">
+      <geom contype="0" conaffinity="0"/>
     </default>
     <default class="object">
       <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>

@@ -27,6 +27,8 @@ class RobotSpec:
       rest_z: height of the robot body at rest (used for free roots).
       floor_contact: whether robot geoms must collide with the floor (wheels, feet).
       solver: MJX solver settings tuned for this robot (iterations, ls_iterations, ...).
+      numeric: MJX contact culling defaults for this robot (`max_geom_pairs`,
+        `max_contact_points` custom numerics); EnvConfig fields of the same name override them.
     """
 
     name: str
@@ -43,6 +45,7 @@ class RobotSpec:
     substeps: int = 10
     keepout: float = 0.4
     solver: tuple[tuple[str, str], ...] = ()
+    numeric: tuple[tuple[str, int], ...] = ()
 
     @property
     def sensor_dim(self) -> int:
