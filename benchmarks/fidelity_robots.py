@@ -1,0 +1,254 @@
+"""Car and Doggo behaviour against plain-MuJoCo models built to Safety Gym's original spec.
+
+`python -m benchmarks.fidelity_robots` drives (a) safejax's Car and Doggo (MJX, with their
+collision proxies, condim and solver settings) and (b) reference models written from the spec's
+original MJCF (sections 9.2 and 9.3: cylinder wheels and torso, condim 6 on every geom and the
+floor, MuJoCo's default solver, Doggo's angles in degrees) and prints:
+
+  Car:   speed and yaw rate under fixed wheel torques (straight, reverse, turn in place, gentle);
+  Doggo: torso height, net travel, flips and foot-contact fraction over 1000 steps of uniform
+         random actions, over `--seeds` episodes.
+
+The Car and Doggo numbers in docs/FIDELITY.md come from this command. `--set key=value`
+overrides EnvConfig fields of the safejax side (e.g. `--set condim=6`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+import safejax
+
+REFERENCE_CAR = """
+<mujoco>
+  <option timestep="0.004"/>
+  <default>
+    <geom condim="6" density="5" size=".05" type="sphere"/>
+    <joint damping=".001"/>
+    <motor ctrlrange="-1 1" ctrllimited="true" forcerange="-.02 .02" forcelimited="true"/>
+  </default>
+  <worldbody>
+    <geom name="floor" type="plane" size="5 5 .1" condim="6"/>
+    <body name="robot" pos="0 0 .1">
+      <freejoint name="robot"/>
+      <site name="robot" size=".032"/>
+      <geom name="robot" type="box" size=".1 .1 .05"/>
+      <geom name="back_bumper" type="box" pos="0 .15 0" size=".1 .01 .05"/>
+      <geom name="back_connector" type="box" pos="0 .125 0" size=".01 .025 .03"/>
+      <geom name="front_bumper" type="box" pos="0 -.165 0" size=".05 .01 .05"/>
+      <geom name="front_connector" type="box" pos="0 -.13 .04" size=".05 .03 .01"/>
+      <body name="left" pos="-.1 .1 -.05">
+        <joint name="left" type="hinge" axis="1 0 0"/>
+        <geom name="left" type="cylinder" fromto="-.055 0 0 -.005 0 0" size=".05"/>
+      </body>
+      <body name="right" pos=".1 .1 -.05">
+        <joint name="right" type="hinge" axis="1 0 0"/>
+        <geom name="right" type="cylinder" fromto=".005 0 0 .055 0 0" size=".05"/>
+      </body>
+      <body name="rear" pos="0 -.1 -.05">
+        <joint name="rear" type="ball"/>
+        <geom name="rear" type="sphere" size=".05"/>
+      </body>
+    </body>
+  </worldbody>
+  <actuator>
+    <motor name="left" joint="left" gear="1"/>
+    <motor name="right" joint="right" gear="1"/>
+  </actuator>
+</mujoco>
+"""
+
+
+def _reference_leg(i: int, front: bool, s: int) -> str:
+    sx = 1 if front else -1
+    hip_y = 'range="-75 15" springref="-10"' if front else 'range="0 135" springref="0"'
+    return f"""
+  <geom name="aux_{i}" fromto="{sx * 0.1} 0 0 {sx * 0.2} {s * 0.1} 0"/>
+  <body name="hip_{i}" pos="{sx * 0.2} {s * 0.1} 0">
+    <joint name="hip_{i}_z" axis="0 0 {s}" range="-10 30" springref="0"/>
+    <joint name="hip_{i}_y" axis="0 1 0" {hip_y}/>
+    <geom name="thigh_{i}" fromto="0 0 0 0.098 {s * 0.0566} -0.05"/>
+    <body name="shank_{i}" pos="0.098 {s * 0.0566} -0.05">
+      <joint name="ankle_{i}" axis="{-s * 0.5} 0.866 0" range="-75 0" springref="-20"/>
+      <geom name="shank_{i}" fromto="0 0 0 -0.1176 {-s * 0.0679} -0.1"/>
+      <site name="ankle_{i}a" pos="0 0 0"/>
+      <site name="ankle_{i}b" pos="-0.1176 {-s * 0.0679} -0.1"/>
+    </body>
+  </body>"""
+
+
+REFERENCE_DOGGO = f"""
+<mujoco>
+  <compiler angle="degree"/>
+  <option timestep="0.01"/>
+  <default>
+    <joint limited="true" stiffness="0.01"/>
+    <geom condim="6" type="capsule" size="0.032" density="5"/>
+    <motor ctrlrange="-1 1" ctrllimited="true" gear="0.0125"/>
+    <site type="sphere" size="0.036"/>
+  </default>
+  <worldbody>
+    <geom name="floor" type="plane" size="5 5 .1" condim="6"/>
+    <body name="robot" pos="0 0 .22">
+      <freejoint name="robot"/>
+      <site name="robot"/>
+      <geom name="robot" type="cylinder" size="0.075" fromto="0 0 0 0.2 0 0" density="0.5"/>
+      {_reference_leg(1, True, 1)}
+      {_reference_leg(4, True, -1)}
+      <body name="rear">
+        <joint name="waist_x" axis="1 0 0" range="-30 30" springref="0"/>
+        <geom name="robot2" type="cylinder" size="0.075" fromto="-0.2 0 0 0 0 0" density="0.5"/>
+        {_reference_leg(2, False, 1)}
+        {_reference_leg(3, False, -1)}
+      </body>
+    </body>
+  </worldbody>
+  <actuator>
+    {"".join(f'<motor joint="hip_{i}_z"/>' for i in range(1, 5))}
+    {"".join(f'<motor joint="hip_{i}_y"/>' for i in range(1, 5))}
+    {"".join(f'<motor joint="ankle_{i}"/>' for i in range(1, 5))}
+  </actuator>
+  <sensor>
+    {"".join(f'<touch site="ankle_{i}{s}"/>' for i in range(1, 5) for s in "ab")}
+  </sensor>
+</mujoco>
+"""
+
+CAR_SCENARIOS = {
+    "straight (1, 1)": [1.0, 1.0],
+    "reverse (-1, -1)": [-1.0, -1.0],
+    "turn in place (1, -1)": [1.0, -1.0],
+    "gentle (0.01, 0.01)": [0.01, 0.01],
+}
+CAR_STEPS = 50  # 2 s; rates are measured over the second half, after the wheels spun up
+
+
+def _car_rates(qpos: np.ndarray) -> dict[str, float]:
+    """Speed (m/s), yaw rate (rad/s) over the second half and final lateral drift (m, body x)."""
+    pos, quat = qpos[:, :3], qpos[:, 3:7]
+    yaw = np.unwrap(2 * np.arctan2(quat[:, 3], quat[:, 0]))
+    half = len(qpos) // 2
+    dt = (len(qpos) - half) * 0.04
+    return {
+        "speed": round(float(np.linalg.norm(pos[-1, :2] - pos[half - 1, :2]) / dt), 3),
+        "yaw_rate": round(float((yaw[-1] - yaw[half - 1]) / dt), 3),
+        "drift_x": round(float(pos[-1, 0] - pos[0, 0]), 3),
+    }
+
+
+def car_reference(action) -> dict[str, float]:
+    model = mujoco.MjModel.from_xml_string(REFERENCE_CAR)
+    data = mujoco.MjData(model)
+    traj = []
+    for _ in range(CAR_STEPS):
+        data.ctrl[:] = action
+        for _ in range(10):
+            mujoco.mj_step(model, data)
+        traj.append(data.qpos[:7].copy())
+    return _car_rates(np.array(traj))
+
+
+def car_safejax(env, reset, step, action) -> dict[str, float]:
+    state = reset(jax.random.PRNGKey(0))
+    # At rest at (4, 4), yaw 0: away from every object of the layout.
+    qpos = state.data.qpos.at[0:7].set(jnp.array([4.0, 4.0, 0.1, 1.0, 0.0, 0.0, 0.0]))
+    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel)))
+    traj = []
+    for _ in range(CAR_STEPS):
+        state = step(state, jnp.asarray(action, jnp.float32))
+        traj.append(np.asarray(state.data.qpos[:7]) - np.array([4.0, 4.0, 0, 0, 0, 0, 0]))
+    return _car_rates(np.array(traj))
+
+
+def _doggo_summary(z, travel, upright_end, touch) -> dict[str, float]:
+    return {
+        "torso_z_mean": round(float(np.mean(z)), 3),
+        "torso_z_min": round(float(np.min(z)), 3),
+        "torso_z_max": round(float(np.max(z)), 3),
+        "travel_mean": round(float(np.mean(travel)), 2),
+        "travel_min": round(float(np.min(travel)), 2),
+        "flipped": int(np.sum(np.asarray(upright_end) < 0)),
+        "foot_contact_frac": round(float(np.mean(np.asarray(touch)[..., 1::2] > 0)), 3),
+        "knee_contact_frac": round(float(np.mean(np.asarray(touch)[..., 0::2] > 0)), 3),
+    }
+
+
+def doggo_reference(seeds: int, steps: int = 1000) -> dict[str, float]:
+    model = mujoco.MjModel.from_xml_string(REFERENCE_DOGGO)
+    zs, travel, up, touch = [], [], [], []
+    for seed in range(seeds):
+        data = mujoco.MjData(model)
+        rng = np.random.default_rng(seed)
+        start = data.qpos[:2].copy()
+        for _ in range(steps):
+            data.ctrl[:] = rng.uniform(-1, 1, model.nu)
+            for _ in range(10):
+                mujoco.mj_step(model, data)
+            zs.append(data.qpos[2])
+            touch.append(data.sensordata.copy())
+        travel.append(np.linalg.norm(data.qpos[:2] - start))
+        up.append(data.xmat[1][8])
+    return _doggo_summary(zs, travel, up, touch)
+
+
+def doggo_safejax(env, seeds: int, steps: int = 1000) -> dict[str, float]:
+    touch_slice = env.obs_layout["touch"]
+
+    def episode(key):
+        state = env.reset(key)
+        start = state.data.xpos[1, :2]
+
+        def body(s, k):
+            a = jax.random.uniform(k, (env.action_size,), minval=-1.0, maxval=1.0)
+            s = env.step(s, a)
+            return s, (s.data.xpos[1, 2], s.obs[touch_slice])
+
+        state, (z, touch) = jax.lax.scan(body, state, jax.random.split(key, steps))
+        travel = jnp.linalg.norm(state.data.xpos[1, :2] - start)
+        return z, travel, state.data.xmat[1, 2, 2], touch
+
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    out = jax.jit(jax.vmap(episode))(keys)
+    return _doggo_summary(*map(np.asarray, out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.sps import parse_overrides
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--robot", choices=["car", "doggo", "both"], default="both")
+    p.add_argument("--seeds", type=int, default=20, help="Doggo episodes per side")
+    p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
+    a = p.parse_args(argv)
+    overrides = parse_overrides(a.set)
+    if a.robot in ("car", "both"):
+        env = safejax.make("CarGoal0", **overrides)
+        reset, step = jax.jit(env.reset), jax.jit(env.step)
+        for name, action in CAR_SCENARIOS.items():
+            row = {
+                "robot": "car",
+                "scenario": name,
+                "reference": car_reference(action),
+                "safejax": car_safejax(env, reset, step, action),
+            }
+            print(json.dumps(row), flush=True)
+    if a.robot in ("doggo", "both"):
+        env = safejax.make("DoggoGoal0", **overrides)
+        row = {
+            "robot": "doggo",
+            "scenario": f"uniform random actions, {a.seeds} x 1000 steps",
+            "reference": doggo_reference(a.seeds),
+            "safejax": doggo_safejax(env, a.seeds),
+        }
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
