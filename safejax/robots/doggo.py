@@ -190,8 +190,8 @@ def make_doggo(
     )
 
 
-# Newton, 3 iterations / 2 line-search steps: 4/4 cost 45% more for the same walking statistics
-# (docs/FIDELITY.md, "Doggo").
+# Newton, 3 iterations / 2 line-search steps, as the Car; the random-walk statistics it gives are
+# compared with plain MuJoCo's in docs/FIDELITY.md, "Doggo".
 DOGGO_SOLVER = (("solver", "Newton"), ("iterations", "3"), ("ls_iterations", "2"))
 # 14 capsules give 28 floor candidates and 14 per object; a standing doggo has 4-8 active floor
 # contacts. MJX keeps the 8 deepest candidates and evaluates the 2 closest leg-object pairs.
