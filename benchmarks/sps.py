@@ -3,7 +3,8 @@
 Steps `num_envs` worlds with uniform random actions through `VecEnv` (auto-reset included) in
 jitted chunks of `--chunk` steps (a `lax.scan`), and prints the compile time and the median
 env-steps/s over `--repeats` timed chunks. `--json` prints one JSON line instead; `--all` runs
-every registered environment and prints a table.
+every registered environment; `--markdown` ends with a Markdown table of every row, beside the
+project's throughput targets where it has one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,34 @@ import jax
 import jax.numpy as jnp
 
 import safejax
+
+
+# The project's env-steps/s targets for `benchmarks.sps` on a 2-core CPU (README, issues 2-4).
+TARGETS = {
+    "PointGoal1": 10_000,
+    "PointGoal2": 5_000,
+    "CarGoal1": 5_000,
+    "DoggoGoal1": 2_000,
+    "PointButton1": 5_000,
+    "PointPush1": 5_000,
+    "CarPush2": 3_000,
+}
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """One Markdown row per measured environment, with the target and whether it was met."""
+    lines = [
+        "| env | worlds | compile (s) | env-steps/s (median) | per CPU-second | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        target = TARGETS.get(r["env"])
+        met = "" if target is None else ("yes" if r["env_steps_per_s"] >= target else "no")
+        lines.append(
+            f"| {r['env']} | {r['num_envs']} | {r['compile_s']:.0f} | {r['env_steps_per_s']:,} "
+            f"| {r['env_steps_per_cpu_s']:,} | {'' if target is None else f'{target:,}'} | {met} |"
+        )
+    return "\n".join(lines)
 
 
 def measure(name: str, num_envs: int, chunk: int, repeats: int, overrides: dict) -> dict:
@@ -88,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true", help="end with a Markdown table")
     a = p.parse_args(argv)
     overrides = parse_overrides(a.set)
     names = safejax.registered_names() if a.all else [safejax.registry.canonical_name(a.env)]
@@ -106,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['env_steps_per_cpu_s']:,} per CPU-second)",
                 flush=True,
             )
+    if a.markdown:
+        print(markdown_table(rows), flush=True)
     return 0
 
 
