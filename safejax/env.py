@@ -21,6 +21,7 @@ import numpy as np
 from mujoco import mjx
 
 from safejax import placement, scene
+from safejax.linalg import pure_cholesky
 from safejax.config import EnvConfig, make_params
 from safejax.elements import box, buttons, gremlins, hazards, pillars, vases
 from safejax.robots import ROBOTS, set_root_pose
@@ -236,6 +237,7 @@ class Env:
             )
         return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
+    @pure_cholesky()
     def reset(self, key: Array, params: dict | None = None) -> State:
         """A fresh world: a newly sampled layout, zero velocities, robot at a random yaw."""
         params = self.params if params is None else params
@@ -298,6 +300,7 @@ class Env:
             metrics=metrics,
         )
 
+    @pure_cholesky()
     def step(self, state: State, action: Array, params: dict | None = None) -> State:
         """Advances one control step (`substeps` physics steps)."""
         params = self.params if params is None else params
