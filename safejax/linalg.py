@@ -11,8 +11,8 @@ release available to this project.
 
 `pure_cholesky()` swaps `jax.scipy.linalg.cho_factor` / `cho_solve` for the functions below while
 MJX code is being traced (safejax's `Env.reset` and `Env.step` use it). They are column-by-column
-loops of batched vector operations, which XLA fuses with the rest of the step; on the nv x nv
-matrices of the suite (nv 3 to 49) they are also no slower (docs/FIDELITY.md, "Engine").
+loops of batched vector operations. PointGoal1 at 2048 worlds ran at 11,233 env-steps/s with
+them and 11,416 with LAPACK (median of 3 chunks each; the chunks of the two overlap).
 """
 
 from __future__ import annotations
