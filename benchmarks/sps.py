@@ -16,10 +16,8 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
 import safejax
-
 
 # The project's env-steps/s targets for `benchmarks.sps` on a 2-core CPU (README, issues 2-4).
 TARGETS = {

@@ -21,9 +21,9 @@ import numpy as np
 from mujoco import mjx
 
 from safejax import placement, scene
-from safejax.linalg import pure_cholesky
 from safejax.config import EnvConfig, make_params
 from safejax.elements import box, buttons, gremlins, hazards, pillars, vases
+from safejax.linalg import pure_cholesky
 from safejax.robots import ROBOTS, set_root_pose
 from safejax.sensors.lidar import pseudo_lidar
 from safejax.tasks import TASKS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
@@ -26,9 +28,13 @@ def test_factor_and_solve_match_numpy(n):
     assert np.all(np.triu(low, 1) == 0)
     for b in (rng.normal(size=(5, n)), rng.normal(size=(5, n, 4))):
         for lower in (True, False):
-            fac = jax.vmap(lambda m: linalg.cho_factor(m, lower=lower))(jnp.asarray(a))
-            x = jax.vmap(lambda f, rhs: linalg.cho_solve((f, lower), rhs))(fac[0], jnp.asarray(b))
-            expect = np.linalg.solve(a, b[..., None])[..., 0] if b.ndim == 2 else np.linalg.solve(a, b)
+            factor = functools.partial(linalg.cho_factor, lower=lower)
+            fac, _ = jax.vmap(factor)(jnp.asarray(a))
+            x = jax.vmap(lambda f, rhs, lo=lower: linalg.cho_solve((f, lo), rhs))(
+                fac, jnp.asarray(b)
+            )
+            vec = b.ndim == 2
+            expect = np.linalg.solve(a, b[..., None])[..., 0] if vec else np.linalg.solve(a, b)
             np.testing.assert_allclose(np.asarray(x), expect, rtol=1e-3, atol=1e-5)
 
 

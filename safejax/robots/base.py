@@ -9,6 +9,15 @@ import jax.numpy as jnp
 
 from safejax.types import Array
 
+# The four body sensors every robot carries first, at its `robot` site (spec 8.1).
+BODY_SENSOR_XML = """
+<accelerometer name="accelerometer" site="robot"/>
+<velocimeter name="velocimeter" site="robot"/>
+<gyro name="gyro" site="robot"/>
+<magnetometer name="magnetometer" site="robot"/>
+"""
+BODY_SENSOR_NAMES = (("accelerometer", 3), ("velocimeter", 3), ("gyro", 3), ("magnetometer", 3))
+
 
 @dataclasses.dataclass(frozen=True)
 class RobotSpec:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from safejax.robots.base import RobotSpec
+from safejax.robots.base import BODY_SENSOR_NAMES, BODY_SENSOR_XML, RobotSpec
 from safejax.types import Array
 
 DENSITY = 5.0
@@ -88,13 +88,11 @@ _ACTUATORS = """
        forcelimited="true" forcerange="-0.02 0.02"/>
 """
 
-_SENSORS = """
-<accelerometer name="accelerometer" site="robot"/>
-<velocimeter name="velocimeter" site="robot"/>
-<gyro name="gyro" site="robot"/>
-<magnetometer name="magnetometer" site="robot"/>
-<ballangvel name="ballangvel_rear" joint="rear"/>
+_SENSORS = (
+    BODY_SENSOR_XML
+    + """<ballangvel name="ballangvel_rear" joint="rear"/>
 """
+)
 
 
 def quat_to_mat(quat: Array) -> Array:
@@ -124,13 +122,7 @@ def make_car(
         body_xml=body_xml(wheel),
         actuator_xml=_ACTUATORS,
         sensor_xml=_SENSORS,
-        sensor_names=(
-            ("accelerometer", 3),
-            ("velocimeter", 3),
-            ("gyro", 3),
-            ("magnetometer", 3),
-            ("ballangvel_rear", 3),
-        ),
+        sensor_names=BODY_SENSOR_NAMES + (("ballangvel_rear", 3),),
         extra_obs=(("ballquat_rear", 9, ballquat_rear),),
         root="free",
         rest_z=0.1,

@@ -26,7 +26,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from safejax.robots.base import RobotSpec
+from safejax.robots.base import BODY_SENSOR_NAMES, BODY_SENSOR_XML, RobotSpec
 from safejax.types import Array
 
 LEG_RADIUS = 0.032
@@ -127,12 +127,7 @@ _ACTUATORS = "\n".join(
 )
 
 TOUCH_NAMES = tuple(f"touch_ankle_{i}{s}" for i in range(1, 5) for s in "ab")
-_SENSORS = """
-<accelerometer name="accelerometer" site="robot"/>
-<velocimeter name="velocimeter" site="robot"/>
-<gyro name="gyro" site="robot"/>
-<magnetometer name="magnetometer" site="robot"/>
-""" + "\n".join(f'<touch name="{n}" site="{n[6:]}"/>' for n in TOUCH_NAMES)
+_SENSORS = BODY_SENSOR_XML + "\n".join(f'<touch name="{n}" site="{n[6:]}"/>' for n in TOUCH_NAMES)
 
 
 def _qpos_addresses() -> np.ndarray:
@@ -180,7 +175,7 @@ def make_doggo(
         body_xml=body_xml(classes),
         actuator_xml=_ACTUATORS,
         sensor_xml=_SENSORS,
-        sensor_names=(("accelerometer", 3), ("velocimeter", 3), ("gyro", 3), ("magnetometer", 3)),
+        sensor_names=BODY_SENSOR_NAMES,
         extra_obs=(("touch", 8, touch), ("jointvel", 12, jointvel), ("jointpos", 24, jointpos)),
         root="free",
         rest_z=0.22,

@@ -7,7 +7,7 @@ force range 0.05, velocity servo gear 0.3 with force range 0.05. The forward mar
 see docs/FIDELITY.md.
 """
 
-from safejax.robots.base import RobotSpec
+from safejax.robots.base import BODY_SENSOR_NAMES, BODY_SENSOR_XML, RobotSpec
 
 _BODY = """
 <body name="robot" pos="0 0 .1">
@@ -28,20 +28,13 @@ _ACTUATORS = """
           forcelimited="true" forcerange="-0.05 0.05"/>
 """
 
-_SENSORS = """
-<accelerometer name="accelerometer" site="robot"/>
-<velocimeter name="velocimeter" site="robot"/>
-<gyro name="gyro" site="robot"/>
-<magnetometer name="magnetometer" site="robot"/>
-"""
-
 POINT = RobotSpec(
     name="point",
     timestep=0.002,
     body_xml=_BODY,
     actuator_xml=_ACTUATORS,
-    sensor_xml=_SENSORS,
-    sensor_names=(("accelerometer", 3), ("velocimeter", 3), ("gyro", 3), ("magnetometer", 3)),
+    sensor_xml=BODY_SENSOR_XML,
+    sensor_names=BODY_SENSOR_NAMES,
     root="planar",
     rest_z=0.1,
     floor_contact=False,
