@@ -11,6 +11,10 @@ from __future__ import annotations
 import contextlib
 import io
 
+# Importing it applies safejax's CPU flags to XLA_FLAGS; it must come before the first JAX
+# computation of the process, since XLA reads its flags once.
+from safejax import xla_flags  # noqa: F401
+
 # mujoco.mjx prints a notice on stdout when the optional Warp backend is absent (the CPU default);
 # keep stdout clean for machine-readable output (`benchmarks.sps --json`).
 with contextlib.redirect_stdout(io.StringIO()):

@@ -15,6 +15,8 @@ total binarised), goal bonus and goal re-sampling, step count and time limit, ob
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +54,18 @@ ELEMENT_LAYOUT = (
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
 
 
+def _traced_with_pure_cholesky(method):
+    """Runs an Env method with `safejax.linalg`'s Cholesky in place of LAPACK, using the
+    env's arrow structure."""
+
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with pure_cholesky(self.arrow):
+            return method(self, *args, **kwargs)
+
+    return wrapped
+
+
 class Env:
     """A Safety Gym environment (robot + task + elements + sensors) over MJX."""
 
@@ -64,6 +78,14 @@ class Env:
         self.name = name or f"{config.robot.capitalize()}{config.task.capitalize()}{config.level}"
         self.robot = ROBOTS[config.robot]
         self.mj_model, self.index = scene.build(config, self.robot)
+        # The robot is the hub of the scene's arrow-shaped matrices (safejax.linalg). Worth it
+        # where the objects hold at least as many dofs as the robot (physics env-steps/s at
+        # 2048 worlds: PointGoal2 1,922 dense -> 2,765 arrow; CarGoal1, one vase beside 11 robot
+        # dofs, 3,253 dense vs 3,032 arrow). None: reset and step factor densely.
+        arrow = scene.arrow_structure(self.mj_model, self.index.robot_body)
+        if arrow is not None and sum(b.size for b in arrow.blocks) < arrow.hub.size:
+            arrow = None
+        self.arrow = arrow
         self.model = mjx.put_model(self.mj_model)
         self._data0 = mjx.make_data(self.model)
         # Substeps run without sensors when a final forward recomputes them: sensors (the
@@ -237,7 +259,7 @@ class Env:
             )
         return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
-    @pure_cholesky()
+    @_traced_with_pure_cholesky
     def reset(self, key: Array, params: dict | None = None) -> State:
         """A fresh world: a newly sampled layout, zero velocities, robot at a random yaw."""
         params = self.params if params is None else params
@@ -300,7 +322,7 @@ class Env:
             metrics=metrics,
         )
 
-    @pure_cholesky()
+    @_traced_with_pure_cholesky
     def step(self, state: State, action: Array, params: dict | None = None) -> State:
         """Advances one control step (`substeps` physics steps)."""
         params = self.params if params is None else params

@@ -1,66 +1,171 @@
-"""Cholesky factorisation and solve in plain JAX operations, for the small dense systems of MJX.
+"""Cholesky factorisation and solve in plain JAX operations, for the small systems of MJX.
 
-Why this exists: MJX factors the mass matrix (`smooth.factor_m`) and the Newton solver's Hessian
-(`solver._update_gradient`) with `jax.scipy.linalg.cho_factor` / `cho_solve`. Under `vmap` over
-many worlds these become one batched LAPACK call each, and jaxlib 0.10.2's CPU kernel splits a
-large batch into chunks on XLA's intra-op thread pool and blocks until they finish. When as many
-such calls run at once as the pool has threads (2 on a 2-core machine), every pool thread is
-waiting and none is left to run the chunks: the process hangs at 0% CPU. DoggoGoal1 hung this way
-at 256 and 1024 worlds (not at 64). jaxlib 0.11 removes that code path, but 0.10.2 is the newest
-release available to this project.
+MJX factors three symmetric positive definite nv x nv matrices per physics step with
+`jax.scipy.linalg.cho_factor` / `cho_solve`: the mass matrix (`smooth.factor_m`), the mass matrix
+plus implicit damping (`forward.euler`) and the Newton solver's Hessian (`solver._update_gradient`,
+once per iteration). `pure_cholesky()` swaps in the functions of this module while MJX code is
+traced (safejax's `Env.reset` and `Env.step` do so). Two reasons:
 
-`pure_cholesky()` swaps `jax.scipy.linalg.cho_factor` / `cho_solve` for the functions below while
-MJX code is being traced (safejax's `Env.reset` and `Env.step` use it). They are column-by-column
-loops of batched vector operations. PointGoal1 at 2048 worlds ran at 11,233 env-steps/s with
-them and 11,416 with LAPACK (median of 3 chunks each; the chunks of the two overlap).
+1. **No LAPACK.** Under `vmap` the LAPACK versions become one batched `potrf` call each, and
+   jaxlib 0.10.2's CPU kernel splits a large batch into chunks on XLA's intra-op thread pool and
+   blocks until they finish. When as many such calls run at once as the pool has threads (2 on a
+   2-core machine), every pool thread waits and none runs the chunks: the process hangs at 0% CPU
+   (DoggoGoal1 at 256 and 1024 worlds, PointGoal2 at 2048). jaxlib 0.11 removes that code path,
+   but 0.10.2 is the newest release available to this project.
+2. **Arrow structure.** In a safejax scene every physics object (vase, push box) is its own
+   kinematic tree that collides with the robot only. Its mass-matrix block is independent of the
+   others, and contacts couple it to the robot's dofs alone, so all three matrices are "arrow"
+   shaped: a dense robot block (the hub), small dense diagonal blocks (2 x 2 per vase, 3 x 3 for
+   the box) and robot-object couplings, zero elsewhere. Eliminating the object blocks first
+   leaves no fill-in: the factor costs a few tiny Cholesky factors plus one of the robot's size
+   (nv 23 -> 3 for PointGoal2, 39 -> 19 for DoggoGoal2). `ArrowStructure` names the partition;
+   `safejax.scene.arrow_structure` derives it from the model and checks that no contact can
+   couple two objects.
+
+The dense factor is right-looking and unrolled over columns (static shapes, each step one fused
+outer-product update); the triangular solves are loops over rows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
+import numpy as np
 
 from safejax.types import Array
 
 _lock = threading.RLock()
+# Triangular systems up to this size are solved with unrolled Python loops, larger ones with
+# `fori_loop` (compile time stays linear in n either way).
+_UNROLL = 4
 
 
 def cholesky_lower(a: Array) -> Array:
     """Lower-triangular L with a = L L^T, for a symmetric positive definite (n, n) matrix.
 
-    Left-looking: column j is a[:, j] minus the contribution of the columns before it, divided by
-    the square root of its diagonal entry. A matrix that is not positive definite gives NaN,
-    as a failed LAPACK factorisation does in JAX.
+    Right-looking: take the first column of the trailing block, scale it by the square root of
+    its diagonal entry, subtract its outer product from the rest. A matrix that is not positive
+    definite gives NaN, as a failed LAPACK factorisation does in JAX.
     """
     n = a.shape[-1]
-    rows = jnp.arange(n)
+    cols = []
+    rest = a
+    for j in range(n):
+        col = rest[:, 0] / jnp.sqrt(rest[0, 0])
+        cols.append(jnp.concatenate([jnp.zeros(j, a.dtype), col]) if j else col)
+        if j < n - 1:
+            rest = rest[1:, 1:] - jnp.outer(col[1:], col[1:])
+    return jnp.stack(cols, axis=1)
 
-    def column(j, low):
-        v = a[:, j] - low @ low[j, :]  # low[j, :] is zero from column j on
-        d = jnp.sqrt(v[j])
-        return low.at[:, j].set(jnp.where(rows >= j, v / d, 0.0))
 
-    return jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
+def solve_lower(low: Array, b: Array) -> Array:
+    """y with L y = b (forward substitution); b is (n,) or (n, k)."""
+    n = low.shape[-1]
+    if n <= _UNROLL:
+        ys = []
+        for i in range(n):
+            acc = b[i]
+            for j in range(i):
+                acc = acc - low[i, j] * ys[j]
+            ys.append(acc / low[i, i])
+        return jnp.stack(ys)
+    diag = jnp.diagonal(low)
+
+    def row(i, y):  # entries of y from i on are still zero
+        return y.at[i].set((b[i] - low[i, :] @ y) / diag[i])
+
+    return jax.lax.fori_loop(0, n, row, jnp.zeros_like(b))
+
+
+def solve_lower_t(low: Array, y: Array) -> Array:
+    """x with L^T x = y (backward substitution); y is (n,) or (n, k)."""
+    n = low.shape[-1]
+    if n <= _UNROLL:
+        xs = [None] * n
+        for i in reversed(range(n)):
+            acc = y[i]
+            for j in range(i + 1, n):
+                acc = acc - low[j, i] * xs[j]
+            xs[i] = acc / low[i, i]
+        return jnp.stack(xs)
+    diag = jnp.diagonal(low)
+
+    def row(k, x):  # from the last row up; entries up to i are still zero
+        i = n - 1 - k
+        return x.at[i].set((y[i] - low[:, i] @ x) / diag[i])
+
+    return jax.lax.fori_loop(0, n, row, jnp.zeros_like(y))
 
 
 def cholesky_solve_lower(low: Array, b: Array) -> Array:
     """x with (L L^T) x = b; b is (n,) or (n, k)."""
-    n = low.shape[-1]
-    diag = jnp.diagonal(low)
+    return solve_lower_t(low, solve_lower(low, b))
 
-    def forward(i, y):  # L y = b; entries of y from i on are still zero
-        return y.at[i].set((b[i] - low[i, :] @ y) / diag[i])
 
-    def backward(k, x):  # L^T x = y, from the last row up; entries up to i are still zero
-        i = n - 1 - k
-        return x.at[i].set((y[i] - low[:, i] @ x) / diag[i])
+@dataclasses.dataclass(frozen=True, eq=False)
+class ArrowStructure:
+    """A partition of the nv dofs under which the scene's matrices are arrow shaped.
 
-    y = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(b))
-    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(b))
+    Attributes:
+      nv: matrix size.
+      hub: (nh,) dof ids of the block every other block may couple to (the robot).
+      blocks: groups of equal-size independent blocks, each an int array (K, s) of dof ids:
+        entries between two different blocks are zero.
+    """
+
+    nv: int
+    hub: np.ndarray
+    blocks: tuple[np.ndarray, ...]
+
+    def __post_init__(self):
+        ids = np.concatenate([self.hub] + [b.reshape(-1) for b in self.blocks])
+        if sorted(ids.tolist()) != list(range(self.nv)):
+            raise ValueError(f"arrow structure must partition the {self.nv} dofs, got {ids}")
+
+
+def arrow_factor(a: Array, st: ArrowStructure) -> Array:
+    """Cholesky factor of an arrow-shaped SPD matrix in the order (blocks, hub), packed into an
+    (nv, nv) array in the original dof order: the block factors on their diagonal blocks, the
+    robot-object coupling W (with W Lc^T = a[hub, block]) at [hub, block], and the factor of
+    the Schur complement a[hub, hub] - sum W W^T at [hub, hub]. Read by `arrow_solve` only."""
+    hub = st.hub
+    packed = jnp.zeros_like(a)
+    schur = a[hub[:, None], hub[None, :]]
+    for idx in st.blocks:  # (K, s)
+        c = a[idx[:, :, None], idx[:, None, :]]  # (K, s, s)
+        lc = jax.vmap(cholesky_lower)(c)
+        bt = jnp.transpose(a[hub[:, None, None], idx[None, :, :]], (1, 2, 0))  # (K, s, nh)
+        wt = jax.vmap(solve_lower)(lc, bt)  # (K, s, nh) = W_k^T
+        schur = schur - jnp.einsum("ksh,ksg->hg", wt, wt)
+        packed = packed.at[idx[:, :, None], idx[:, None, :]].set(lc)
+        packed = packed.at[hub[:, None, None], idx[None, :, :]].set(jnp.transpose(wt, (2, 0, 1)))
+    return packed.at[hub[:, None], hub[None, :]].set(cholesky_lower(schur))
+
+
+def arrow_solve(packed: Array, b: Array, st: ArrowStructure) -> Array:
+    """x with a x = b, from `arrow_factor(a, st)`; b is (nv,) or (nv, k)."""
+    hub = st.hub
+    vec = b.ndim == 1
+    rhs = b[:, None] if vec else b
+    rhs_hub = rhs[hub]
+    parts = []
+    for idx in st.blocks:
+        lc = packed[idx[:, :, None], idx[:, None, :]]
+        wt = jnp.transpose(packed[hub[:, None, None], idx[None, :, :]], (1, 2, 0))
+        y = jax.vmap(solve_lower)(lc, rhs[idx])  # (K, s, m)
+        rhs_hub = rhs_hub - jnp.einsum("ksh,ksm->hm", wt, y)
+        parts.append((idx, lc, wt, y))
+    low_hub = packed[hub[:, None], hub[None, :]]
+    x_hub = solve_lower_t(low_hub, solve_lower(low_hub, rhs_hub))
+    x = jnp.zeros_like(rhs).at[hub].set(x_hub)
+    for idx, lc, wt, y in parts:
+        x = x.at[idx].set(jax.vmap(solve_lower_t)(lc, y - jnp.einsum("ksh,hm->ksm", wt, x_hub)))
+    return x[:, 0] if vec else x
 
 
 def cho_factor(a: Array, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True):
@@ -77,16 +182,37 @@ def cho_solve(c_and_lower, b: Array, overwrite_b: bool = False, check_finite: bo
     return cholesky_solve_lower(c if lower else c.T, b)
 
 
+def _arrow_pair(st: ArrowStructure):
+    """cho_factor / cho_solve that use `st` for (nv, nv) matrices and the dense path otherwise."""
+
+    def factor(a, lower=False, overwrite_a=False, check_finite=True):
+        if a.shape[-2:] != (st.nv, st.nv):
+            return cho_factor(a, lower)
+        return arrow_factor(a, st), lower
+
+    def solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+        c, _ = c_and_lower
+        if c.shape[-2:] != (st.nv, st.nv):
+            return cho_solve(c_and_lower, b)
+        return arrow_solve(c, b, st)
+
+    return factor, solve
+
+
 @contextlib.contextmanager
-def pure_cholesky():
-    """While active, `jax.scipy.linalg.cho_factor` / `cho_solve` are the functions above.
+def pure_cholesky(structure: ArrowStructure | None = None):
+    """While active, `jax.scipy.linalg.cho_factor` / `cho_solve` are this module's functions:
+    the arrow-structured pair for (nv, nv) matrices when `structure` is given, else the dense
+    pair. A factor made inside one context must be solved inside one with the same structure
+    (MJX keeps the mass-matrix factor in `Data.qLD`, and every MJX step recomputes it first).
 
     Meant to wrap the tracing of MJX code; re-entrant, and serialised across threads so that two
     threads tracing at once restore the originals correctly.
     """
+    pair = (cho_factor, cho_solve) if structure is None else _arrow_pair(structure)
     with _lock:
         saved = jsl.cho_factor, jsl.cho_solve
-        jsl.cho_factor, jsl.cho_solve = cho_factor, cho_solve
+        jsl.cho_factor, jsl.cho_solve = pair
         try:
             yield
         finally:

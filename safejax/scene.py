@@ -23,6 +23,7 @@ import numpy as np
 
 from safejax.config import EnvConfig
 from safejax.elements import box, buttons, gremlins, pillars, vases
+from safejax.linalg import ArrowStructure
 from safejax.robots.base import RobotSpec
 
 ROBOT_BIT = 2
@@ -160,3 +161,41 @@ def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneInd
         box=box.index(model, config.task == "push"),
     )
     return model, index
+
+
+def arrow_structure(model: mujoco.MjModel, hub_body: int) -> ArrowStructure | None:
+    """The dof partition under which the model's mass matrix and contact Hessian are arrow
+    shaped (see `safejax.linalg`): the hub is the kinematic tree of `hub_body` (the robot), each
+    other tree with dofs is one block. None where that does not hold: a tendon or equality
+    constraint, or a geom pair that may collide between two different non-hub trees with dofs.
+    """
+    if model.ntendon or model.neq or model.nv == 0:
+        return None
+    tree_of_dof = model.body_rootid[model.dof_bodyid]
+    hub_tree = model.body_rootid[hub_body]
+    has_dofs = set(tree_of_dof.tolist())
+
+    def free_object(tree: int) -> bool:
+        return tree != hub_tree and tree in has_dofs
+
+    trees = model.body_rootid[model.geom_bodyid]
+    for g1 in range(model.ngeom):
+        for g2 in range(g1 + 1, model.ngeom):
+            t1, t2 = trees[g1], trees[g2]
+            if t1 == t2 or not (free_object(t1) and free_object(t2)):
+                continue
+            if (model.geom_contype[g1] & model.geom_conaffinity[g2]) or (
+                model.geom_contype[g2] & model.geom_conaffinity[g1]
+            ):
+                return None
+    for p in range(model.npair):
+        t1, t2 = trees[model.pair_geom1[p]], trees[model.pair_geom2[p]]
+        if t1 != t2 and free_object(t1) and free_object(t2):
+            return None
+    hub = np.flatnonzero(tree_of_dof == hub_tree)
+    by_size: dict[int, list[np.ndarray]] = {}
+    for tree in sorted(has_dofs - {hub_tree}):
+        dofs = np.flatnonzero(tree_of_dof == tree)
+        by_size.setdefault(len(dofs), []).append(dofs)
+    blocks = tuple(np.stack(v) for _, v in sorted(by_size.items()))
+    return ArrowStructure(nv=model.nv, hub=hub, blocks=blocks)

@@ -61,6 +61,70 @@ def test_context_swaps_and_restores():
     assert (jsl.cho_factor, jsl.cho_solve) == before
 
 
+def _arrow_matrix(rng, hub, blocks, batch=()):
+    """An SPD matrix with dense diagonal blocks, hub-block couplings and zeros elsewhere."""
+    n = len(hub) + sum(len(b) for b in blocks)
+    a = np.zeros(batch + (n, n))
+    for blk in [hub, *blocks]:
+        g = rng.normal(size=batch + (len(blk), len(blk)))
+        a[..., np.ix_(blk, blk)[0], np.ix_(blk, blk)[1]] = g @ np.swapaxes(g, -1, -2)
+    for blk in blocks:
+        c = 0.5 * rng.normal(size=batch + (len(hub), len(blk)))
+        a[..., np.ix_(hub, blk)[0], np.ix_(hub, blk)[1]] = c
+        a[..., np.ix_(blk, hub)[0], np.ix_(blk, hub)[1]] = np.swapaxes(c, -1, -2)
+    return a + n * np.eye(n)
+
+
+def test_arrow_factor_solves_like_numpy():
+    rng = np.random.default_rng(3)
+    # Hub of 5 dofs (not the first ids), three 2-dof blocks, one 3-dof block, one 1-dof block.
+    hub, blocks2, block3, block1 = [0, 1, 2, 9, 10], [[3, 4], [5, 6], [7, 8]], [11, 12, 13], [14]
+    st = linalg.ArrowStructure(
+        nv=15,
+        hub=np.array(hub),
+        blocks=(np.array([block1]), np.array(blocks2), np.array([block3])),
+    )
+    a = _arrow_matrix(rng, hub, blocks2 + [block3, block1], batch=(4,))
+    packed = jax.vmap(lambda m: linalg.arrow_factor(m, st))(jnp.asarray(a, jnp.float32))
+    for b in (rng.normal(size=(4, 15)), rng.normal(size=(4, 15, 3))):
+        x = jax.vmap(lambda f, rhs: linalg.arrow_solve(f, rhs, st))(packed, jnp.asarray(b))
+        expect = np.linalg.solve(a, b[..., None])[..., 0] if b.ndim == 2 else np.linalg.solve(a, b)
+        np.testing.assert_allclose(np.asarray(x), expect, rtol=1e-3, atol=1e-5)
+
+
+def test_arrow_structure_must_partition_the_dofs():
+    with pytest.raises(ValueError, match="partition"):
+        linalg.ArrowStructure(nv=4, hub=np.array([0, 1]), blocks=(np.array([[1, 2]]),))
+
+
+def test_arrow_structure_of_scenes():
+    """Vases and the push box are blocks around the robot; a scene where two objects can touch
+    each other has no arrow structure."""
+    from safejax import scene
+
+    env = safejax.make("PointGoal2")
+    assert env.arrow.hub.tolist() == [0, 1, 2]
+    assert [b.shape for b in env.arrow.blocks] == [(10, 2)]
+    goal0 = safejax.make("PointGoal0")
+    assert scene.arrow_structure(goal0.mj_model, goal0.index.robot_body).blocks == ()
+    assert goal0.arrow is None  # nothing to gain: the env factors densely
+    two_boxes = """
+    <mujoco><worldbody>
+      <body name="robot"><freejoint/><geom type="sphere" size=".1"/></body>
+      <body name="a" pos="1 0 0"><freejoint/><geom type="box" size=".1 .1 .1"/></body>
+      <body name="b" pos="2 0 0"><freejoint/><geom type="box" size=".1 .1 .1"/></body>
+    </worldbody></mujoco>"""
+    import mujoco
+
+    model = mujoco.MjModel.from_xml_string(two_boxes)
+    assert scene.arrow_structure(model, 1) is None
+    # The robot touches both boxes, the boxes no longer touch each other.
+    model.geom_contype[:] = [2, 0, 0]
+    model.geom_conaffinity[:] = [0, 2, 2]
+    st = scene.arrow_structure(model, 1)
+    assert st is not None and st.hub.tolist() == list(range(6)) and st.blocks[0].shape == (2, 6)
+
+
 def test_traced_env_has_no_lapack_call():
     """The hang came from batched LAPACK calls inside the vmapped step: none may remain."""
     env = safejax.make("DoggoGoal0")
