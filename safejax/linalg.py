@@ -161,7 +161,7 @@ def arrow_solve(packed: Array, b: Array, st: ArrowStructure) -> Array:
         rhs_hub = rhs_hub - jnp.einsum("ksh,ksm->hm", wt, y)
         parts.append((idx, lc, wt, y))
     low_hub = packed[hub[:, None], hub[None, :]]
-    x_hub = solve_lower_t(low_hub, solve_lower(low_hub, rhs_hub))
+    x_hub = cholesky_solve_lower(low_hub, rhs_hub)
     x = jnp.zeros_like(rhs).at[hub].set(x_hub)
     for idx, lc, wt, y in parts:
         x = x.at[idx].set(jax.vmap(solve_lower_t)(lc, y - jnp.einsum("ksh,hm->ksm", wt, x_hub)))

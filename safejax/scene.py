@@ -20,6 +20,7 @@ import dataclasses
 
 import mujoco
 import numpy as np
+from mujoco.mjx._src import collision_driver
 
 from safejax.config import EnvConfig
 from safejax.elements import box, buttons, gremlins, pillars, vases
@@ -178,18 +179,10 @@ def arrow_structure(model: mujoco.MjModel, hub_body: int) -> ArrowStructure | No
     def free_object(tree: int) -> bool:
         return tree != hub_tree and tree in has_dofs
 
+    # Every pair MJX will test (contype/conaffinity filter, excludes, explicit <pair>s).
     trees = model.body_rootid[model.geom_bodyid]
-    for g1 in range(model.ngeom):
-        for g2 in range(g1 + 1, model.ngeom):
-            t1, t2 = trees[g1], trees[g2]
-            if t1 == t2 or not (free_object(t1) and free_object(t2)):
-                continue
-            if (model.geom_contype[g1] & model.geom_conaffinity[g2]) or (
-                model.geom_contype[g2] & model.geom_conaffinity[g1]
-            ):
-                return None
-    for p in range(model.npair):
-        t1, t2 = trees[model.pair_geom1[p]], trees[model.pair_geom2[p]]
+    for g1, g2, _ in collision_driver.geom_pairs(model):
+        t1, t2 = trees[g1], trees[g2]
         if t1 != t2 and free_object(t1) and free_object(t2):
             return None
     hub = np.flatnonzero(tree_of_dof == hub_tree)
