@@ -51,6 +51,9 @@ ELEMENT_LAYOUT = (
     ("pillars", "pillars_num", "pillars_keepout"),
     ("gremlins", "gremlins_num", "gremlins_keepout"),
 )
+# Use the arrow-structured factor only where it needs at most this share of the dense factor's
+# multiply-adds (the gathers and scatters around it cost the rest).
+ARROW_MAX_COST_RATIO = 0.9
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
 
 
@@ -78,12 +81,13 @@ class Env:
         self.name = name or f"{config.robot.capitalize()}{config.task.capitalize()}{config.level}"
         self.robot = ROBOTS[config.robot]
         self.mj_model, self.index = scene.build(config, self.robot)
-        # The robot is the hub of the scene's arrow-shaped matrices (safejax.linalg). Worth it
-        # where the objects hold at least as many dofs as the robot (physics env-steps/s at
-        # 2048 worlds: PointGoal2 1,922 dense -> 2,765 arrow; CarGoal1, one vase beside 11 robot
-        # dofs, 3,253 dense vs 3,032 arrow). None: reset and step factor densely.
+        # The scene's matrices are arrow shaped around the robot's root (safejax.linalg); the
+        # arrow factor is used where the partition saves enough work (ARROW_MAX_COST_RATIO).
+        # None: reset and step factor densely.
         arrow = scene.arrow_structure(self.mj_model, self.index.robot_body)
-        if arrow is not None and sum(b.size for b in arrow.blocks) < arrow.hub.size:
+        if arrow is not None and scene.arrow_flops(arrow) > ARROW_MAX_COST_RATIO * (
+            scene.dense_flops(self.mj_model.nv)
+        ):
             arrow = None
         self.arrow = arrow
         self.model = mjx.put_model(self.mj_model)

@@ -40,8 +40,8 @@ import numpy as np
 from safejax.types import Array
 
 _lock = threading.RLock()
-# Triangular systems up to this size are solved with unrolled Python loops, larger ones with
-# `fori_loop` (compile time stays linear in n either way).
+# Triangular systems up to this size are solved column by column in unrolled Python loops (n
+# vector updates), larger ones with a `fori_loop` over rows.
 _UNROLL = 4
 
 
@@ -63,36 +63,55 @@ def cholesky_lower(a: Array) -> Array:
     return jnp.stack(cols, axis=1)
 
 
+def _column(low: Array, rows: slice, j: int, like: Array) -> Array:
+    """low[rows, j], shaped to broadcast against `like`'s trailing axes (a vector or a matrix
+    right-hand side)."""
+    col = low[rows, j]
+    return col.reshape(col.shape + (1,) * (like.ndim - 1))
+
+
 def solve_lower(low: Array, b: Array) -> Array:
-    """y with L y = b (forward substitution); b is (n,) or (n, k)."""
+    """y with L y = b (forward substitution, column by column); b is (n,) or (n, k)."""
     n = low.shape[-1]
-    if n <= _UNROLL:
-        ys = []
-        for i in range(n):
-            acc = b[i]
-            for j in range(i):
-                acc = acc - low[i, j] * ys[j]
-            ys.append(acc / low[i, i])
-        return jnp.stack(ys)
+    if n > _UNROLL:
+        return _solve_lower_loop(low, b)
+    ys = []
+    rest = b
+    for j in range(n):
+        y = rest[0] / low[j, j]
+        ys.append(y)
+        if j < n - 1:
+            rest = rest[1:] - _column(low, slice(j + 1, n), j, rest) * y
+    return jnp.stack(ys)
+
+
+def solve_lower_t(low: Array, y: Array) -> Array:
+    """x with L^T x = y (backward substitution, column by column); y is (n,) or (n, k)."""
+    n = low.shape[-1]
+    if n > _UNROLL:
+        return _solve_lower_t_loop(low, y)
+    xs = [None] * n
+    rest = y
+    for i in reversed(range(n)):
+        xs[i] = rest[i] / low[i, i]
+        if i:
+            rest = rest[:i] - low[i, :i].reshape((i,) + (1,) * (y.ndim - 1)) * xs[i]
+    return jnp.stack(xs)
+
+
+def _solve_lower_loop(low: Array, b: Array) -> Array:
+    """`solve_lower` as a fori_loop over rows, for systems too large to unroll."""
     diag = jnp.diagonal(low)
 
     def row(i, y):  # entries of y from i on are still zero
         return y.at[i].set((b[i] - low[i, :] @ y) / diag[i])
 
-    return jax.lax.fori_loop(0, n, row, jnp.zeros_like(b))
+    return jax.lax.fori_loop(0, low.shape[-1], row, jnp.zeros_like(b))
 
 
-def solve_lower_t(low: Array, y: Array) -> Array:
-    """x with L^T x = y (backward substitution); y is (n,) or (n, k)."""
+def _solve_lower_t_loop(low: Array, y: Array) -> Array:
+    """`solve_lower_t` as a fori_loop over rows, for systems too large to unroll."""
     n = low.shape[-1]
-    if n <= _UNROLL:
-        xs = [None] * n
-        for i in reversed(range(n)):
-            acc = y[i]
-            for j in range(i + 1, n):
-                acc = acc - low[j, i] * xs[j]
-            xs[i] = acc / low[i, i]
-        return jnp.stack(xs)
     diag = jnp.diagonal(low)
 
     def row(k, x):  # from the last row up; entries up to i are still zero
@@ -128,43 +147,85 @@ class ArrowStructure:
             raise ValueError(f"arrow structure must partition the {self.nv} dofs, got {ids}")
 
 
+def _runs(ids) -> list[tuple[int, int]]:
+    """Static ids as maximal runs of consecutive integers [start, stop)."""
+    out: list[list[int]] = []
+    for i in (int(x) for x in ids):
+        if out and out[-1][1] == i:
+            out[-1][1] = i + 1
+        else:
+            out.append([i, i + 1])
+    return [(a, b) for a, b in out]
+
+
+def _take(x: Array, ids, axis: int = 0) -> Array:
+    """x[ids] along `axis` for static ids, as slices of their consecutive runs (no gather)."""
+    parts = [jax.lax.slice_in_dim(x, a, b, axis=axis) for a, b in _runs(ids)]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
+
+
+def _sub(a: Array, rows, cols) -> Array:
+    return _take(_take(a, rows, 0), cols, 1)
+
+
 def arrow_factor(a: Array, st: ArrowStructure) -> Array:
-    """Cholesky factor of an arrow-shaped SPD matrix in the order (blocks, hub), packed into an
-    (nv, nv) array in the original dof order: the block factors on their diagonal blocks, the
-    robot-object coupling W (with W Lc^T = a[hub, block]) at [hub, block], and the factor of
-    the Schur complement a[hub, hub] - sum W W^T at [hub, hub]. Read by `arrow_solve` only."""
+    """Cholesky factor of an arrow-shaped SPD matrix in the order (blocks, hub).
+
+    For each block c_k = a[block, block]: its factor Lc_k, and W_k^T = Lc_k^-1 a[block, hub];
+    then the factor of the hub's Schur complement a[hub, hub] - sum_k W_k W_k^T. These are
+    packed flat, in that order, into an (nv, nv) array (zero padded) that only `arrow_solve`
+    reads. Every piece of `a` is taken with static slices: no gathers or scatters.
+    """
     hub = st.hub
-    packed = jnp.zeros_like(a)
-    schur = a[hub[:, None], hub[None, :]]
+    schur = _sub(a, hub, hub)
+    pieces = []
     for idx in st.blocks:  # (K, s)
-        c = a[idx[:, :, None], idx[:, None, :]]  # (K, s, s)
+        c = jnp.stack([_sub(a, i, i) for i in idx])  # (K, s, s)
+        bt = jnp.stack([_sub(a, i, hub) for i in idx])  # (K, s, nh)
         lc = jax.vmap(cholesky_lower)(c)
-        bt = jnp.transpose(a[hub[:, None, None], idx[None, :, :]], (1, 2, 0))  # (K, s, nh)
-        wt = jax.vmap(solve_lower)(lc, bt)  # (K, s, nh) = W_k^T
+        wt = jax.vmap(solve_lower)(lc, bt)  # W_k^T
         schur = schur - jnp.einsum("ksh,ksg->hg", wt, wt)
-        packed = packed.at[idx[:, :, None], idx[:, None, :]].set(lc)
-        packed = packed.at[hub[:, None, None], idx[None, :, :]].set(jnp.transpose(wt, (2, 0, 1)))
-    return packed.at[hub[:, None], hub[None, :]].set(cholesky_lower(schur))
+        pieces += [lc.reshape(-1), wt.reshape(-1)]
+    pieces.append(cholesky_lower(schur).reshape(-1))
+    used = sum(p.size for p in pieces)
+    pieces.append(jnp.zeros(st.nv * st.nv - used, a.dtype))
+    return jnp.concatenate(pieces).reshape(st.nv, st.nv)
 
 
 def arrow_solve(packed: Array, b: Array, st: ArrowStructure) -> Array:
     """x with a x = b, from `arrow_factor(a, st)`; b is (nv,) or (nv, k)."""
-    hub = st.hub
+    hub, nh = st.hub, st.hub.size
+    flat = packed.reshape(-1)
     vec = b.ndim == 1
     rhs = b[:, None] if vec else b
-    rhs_hub = rhs[hub]
+    rhs_hub = _take(rhs, hub)
     parts = []
+    off = 0
     for idx in st.blocks:
-        lc = packed[idx[:, :, None], idx[:, None, :]]
-        wt = jnp.transpose(packed[hub[:, None, None], idx[None, :, :]], (1, 2, 0))
-        y = jax.vmap(solve_lower)(lc, rhs[idx])  # (K, s, m)
+        k, s = idx.shape
+        lc = flat[off : off + k * s * s].reshape(k, s, s)
+        off += k * s * s
+        wt = flat[off : off + k * s * nh].reshape(k, s, nh)
+        off += k * s * nh
+        y = jax.vmap(solve_lower)(lc, jnp.stack([_take(rhs, i) for i in idx]))  # (K, s, m)
         rhs_hub = rhs_hub - jnp.einsum("ksh,ksm->hm", wt, y)
         parts.append((idx, lc, wt, y))
-    low_hub = packed[hub[:, None], hub[None, :]]
+    low_hub = flat[off : off + nh * nh].reshape(nh, nh)
     x_hub = cholesky_solve_lower(low_hub, rhs_hub)
-    x = jnp.zeros_like(rhs).at[hub].set(x_hub)
+    # Reassemble x in dof order from the hub's and the blocks' consecutive runs.
+    segments = []
+    pos = 0
+    for start, stop in _runs(hub):
+        segments.append((start, x_hub[pos : pos + stop - start]))
+        pos += stop - start
     for idx, lc, wt, y in parts:
-        x = x.at[idx].set(jax.vmap(solve_lower_t)(lc, y - jnp.einsum("ksh,hm->ksm", wt, x_hub)))
+        xb = jax.vmap(solve_lower_t)(lc, y - jnp.einsum("ksh,hm->ksm", wt, x_hub))
+        for ids, xk in zip(idx, xb, strict=True):
+            pos = 0
+            for start, stop in _runs(ids):
+                segments.append((start, xk[pos : pos + stop - start]))
+                pos += stop - start
+    x = jnp.concatenate([seg for _, seg in sorted(segments, key=lambda t: t[0])])
     return x[:, 0] if vec else x
 
 
