@@ -48,7 +48,7 @@ REFERENCE_POINT = """
 </mujoco>
 """
 REFERENCE_VASE = """
-<body name="vase0" pos="{x} 0 {z}"><freejoint/>
+<body name="vase0" pos="{x} {y} {z}"><freejoint/>
   <geom name="vase0" type="box" size="0.1 0.1 0.1" density="0.001"/>
 </body>"""
 
@@ -60,9 +60,9 @@ SCENARIOS = {
 }
 
 
-def reference_rollout(actions, vase_x: float | None = None):
+def reference_rollout(actions, vase_x: float | None = None, vase_y: float = 0.0):
     """Reference trajectory of (robot qpos, vase xy) after each env step of `actions`."""
-    vase = "" if vase_x is None else REFERENCE_VASE.format(x=vase_x, z=0.1 - 4e-5)
+    vase = "" if vase_x is None else REFERENCE_VASE.format(x=vase_x, y=vase_y, z=0.1 - 4e-5)
     model = mujoco.MjModel.from_xml_string(REFERENCE_POINT.replace("{vase}", vase))
     data = mujoco.MjData(model)
     traj = []
@@ -74,14 +74,14 @@ def reference_rollout(actions, vase_x: float | None = None):
     return traj
 
 
-def safejax_rollout(env, step, actions, vase_x: float | None = None):
+def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: float = 0.0):
     state = env.reset(jax.random.PRNGKey(0))
     qpos = state.data.qpos.at[0:3].set(0.0)
     if env.config.vases_num:
         far = jnp.stack([jnp.full(env.config.vases_num, 50.0),
                          jnp.arange(env.config.vases_num, dtype=jnp.float32)], axis=1)
         if vase_x is not None:
-            far = far.at[0].set(jnp.array([vase_x, 0.0]))
+            far = far.at[0].set(jnp.array([vase_x, vase_y]))
         qpos = qpos.at[env.index.vase_qpos_adr].set(far)
     state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(qpos)))
     traj = []
@@ -130,6 +130,21 @@ def main() -> None:
         "safejax_vase_travel_final_m": travel(ours_v, -1),
         "reference_robot_x_after_push": round(float(ref_v[49][0][0]), 4),
         "safejax_robot_x_after_push": round(float(ours_v[49][0][0]), 4),
+    }
+    # A glancing push: the vase 0.15 m to the side of the robot's path, so the contact slides
+    # along the vase's face (robot-vase friction drags it along the path); then 1 s at rest.
+    rest = [[0.0, 0.0]] * 50
+    ref_g = reference_rollout(push + rest, vase_x=0.35, vase_y=0.15)
+    ours_g = safejax_rollout(env, step, push + rest, vase_x=0.35, vase_y=0.15)
+
+    def moved(traj):
+        return (np.asarray(traj[-1][1]) - np.array([0.35, 0.15])).round(4).tolist()
+
+    out["vase glancing push"] = {
+        "reference_vase_dxy_m": moved(ref_g),
+        "safejax_vase_dxy_m": moved(ours_g),
+        "reference_robot_xy": ref_g[-1][0][:2].round(4).tolist(),
+        "safejax_robot_xy": np.asarray(ours_g[-1][0][:2]).round(4).tolist(),
     }
     print(json.dumps(out, indent=1))
 

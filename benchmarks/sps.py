@@ -34,22 +34,26 @@ TARGETS = {
 def markdown_table(rows: list[dict]) -> str:
     """One Markdown row per measured environment, with the target and whether it was met."""
     lines = [
-        "| env | worlds | compile (s) | env-steps/s (median) | per CPU-second | target | met |",
-        "|---|---|---|---|---|---|---|",
+        "| env | worlds | devices | compile (s) | env-steps/s (median) | per CPU-second | target "
+        "| met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         target = TARGETS.get(r["env"])
         met = "" if target is None else ("yes" if r["env_steps_per_s"] >= target else "no")
         lines.append(
-            f"| {r['env']} | {r['num_envs']} | {r['compile_s']:.0f} | {r['env_steps_per_s']:,} "
+            f"| {r['env']} | {r['num_envs']} | {r.get('devices', 1)} | {r['compile_s']:.0f} "
+            f"| {r['env_steps_per_s']:,} "
             f"| {r['env_steps_per_cpu_s']:,} | {'' if target is None else f'{target:,}'} | {met} |"
         )
     return "\n".join(lines)
 
 
-def measure(name: str, num_envs: int, chunk: int, repeats: int, overrides: dict) -> dict:
+def measure(
+    name: str, num_envs: int, chunk: int, repeats: int, overrides: dict, shard: bool = True
+) -> dict:
     env = safejax.make(name, **overrides)
-    venv = safejax.VecEnv(env, num_envs)
+    venv = safejax.VecEnv(env, num_envs, devices="auto" if shard else None)
 
     def run_chunk(vstate, key):
         def body(carry, k):
@@ -82,6 +86,8 @@ def measure(name: str, num_envs: int, chunk: int, repeats: int, overrides: dict)
         "repeats": repeats,
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0].device_kind),
+        # Devices the worlds were split across (safejax.VecEnv; 1: not split).
+        "devices": max(1, len(venv.devices)),
         "compile_s": round(compile_s, 2),
         "env_steps_per_s": round(statistics.median(rates)),
         "env_steps_per_s_all": [round(r) for r in rates],
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=50, help="env steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
+    p.add_argument(
+        "--no-shard", action="store_true", help="all worlds on one device (VecEnv devices=None)"
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true", help="end with a Markdown table")
     a = p.parse_args(argv)
@@ -122,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     safejax.registry.config_for(names[0], **overrides)  # bad keys fail before any compile
     rows = []
     for name in names:
-        r = measure(name, a.num_envs, a.chunk, a.repeats, overrides)
+        r = measure(name, a.num_envs, a.chunk, a.repeats, overrides, shard=not a.no_shard)
         rows.append(r)
         if a.json:
             print(json.dumps(r), flush=True)
         else:
             print(
                 f"{r['env']:<14} num_envs={r['num_envs']:<6} backend={r['backend']:<4} "
+                f"devices={r['devices']} "
                 f"compile {r['compile_s']:6.1f} s   {r['env_steps_per_s']:>9,} env-steps/s "
                 f"(median of {a.repeats} chunks of {a.chunk} steps; "
                 f"{r['env_steps_per_cpu_s']:,} per CPU-second)",

@@ -3,15 +3,24 @@
 This is the only wrapper layer. It vmaps `Env.reset`/`Env.step`, resets finished worlds to a
 freshly sampled layout, keeps the pre-reset observation for bootstrapping (`final_obs`), and
 reports each completed episode's return, cost and length exactly once, on the step it ends.
+
+With more than one local device (on a CPU, `safejax.xla_flags` makes one device per core), the
+worlds are split evenly across the devices with `jax.shard_map`: each device steps its own
+share of the batch, independently (no world interacts with another), so a 2-core CPU runs two
+halves of the batch at once instead of leaving a core idle between XLA's small kernels.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
+from jax.sharding import Mesh, PartitionSpec
 
 from safejax.types import Array, State
 
@@ -89,13 +98,30 @@ class VecEnv:
       vs = jax.jit(venv.step)(vs, actions)          # actions: (1024, env.action_size)
     """
 
-    def __init__(self, env: Any, num_envs: int):
+    def __init__(self, env: Any, num_envs: int, devices: Sequence[Any] | str | None = "auto"):
+        """`devices`: where the worlds run. "auto" (default): every local device of the default
+        backend when there are several and `num_envs` divides evenly among them, else no
+        sharding. None or a single device: no sharding. A sequence of devices: shard across
+        them (`num_envs` must divide evenly)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.env = env
         self.num_envs = int(num_envs)
         self._reset = jax.vmap(env.reset)
         self._step = jax.vmap(env.step)
+        self.devices = _pick_devices(devices, self.num_envs)
+        self._batch_reset = self._reset_local
+        self._batch_step = self._step_local
+        if len(self.devices) > 1:
+            mesh = Mesh(np.array(self.devices), ("worlds",))
+            worlds = PartitionSpec("worlds")
+            # No collectives inside (every world is independent): skip the varying-axis type
+            # checks, which the env's loops (layout sampling, the solver) do not annotate.
+            shard = functools.partial(
+                jax.shard_map, mesh=mesh, out_specs=worlds, check_vma=False
+            )
+            self._batch_reset = shard(self._reset_local, in_specs=worlds)
+            self._batch_step = shard(self._step_local, in_specs=(worlds, worlds))
 
     @property
     def observation_size(self) -> int:
@@ -106,14 +132,22 @@ class VecEnv:
         return self.env.action_size
 
     def reset(self, key: Array) -> VecState:
-        keys = jax.random.split(key, self.num_envs)
+        return self._batch_reset(jax.random.split(key, self.num_envs))
+
+    def _reset_local(self, keys: Array) -> VecState:
+        """`reset` for the worlds of one device (all of them without sharding): every leaf of
+        the VecState is made here, so that reset and step outputs are laid out alike."""
         state = self._reset(keys)
-        return VecState(state=state, final_obs=state.obs, episode=EpisodeStats.zeros(self.num_envs))
+        return VecState(state=state, final_obs=state.obs, episode=EpisodeStats.zeros(keys.shape[0]))
 
     def step(self, vstate: VecState, action: Array) -> VecState:
         expected = (self.num_envs, self.env.action_size)
         if tuple(action.shape) != expected:
             raise ValueError(f"action has shape {tuple(action.shape)}, expected {expected}")
+        return self._batch_step(vstate, action)
+
+    def _step_local(self, vstate: VecState, action: Array) -> VecState:
+        """`step` for the worlds of one device (all of them without sharding)."""
         state = self._step(vstate.state, action)
         done = state.terminated | state.truncated
         ep = vstate.episode
@@ -149,3 +183,22 @@ class VecEnv:
         # work on the 999 steps in 1000 where no world finished.
         state = jax.lax.cond(jnp.any(done), reset_done, lambda s: s, state)
         return VecState(state=state, final_obs=final_obs, episode=episode)
+
+
+def _pick_devices(devices: Sequence[Any] | str | None, num_envs: int) -> tuple[Any, ...]:
+    """The devices a VecEnv shards its worlds across (one or none: no sharding)."""
+    if devices is None:
+        return ()
+    if isinstance(devices, str):
+        if devices != "auto":
+            raise ValueError(
+                f"devices must be 'auto', None or a sequence of devices, got {devices!r}"
+            )
+        local = tuple(jax.local_devices())
+        return local if len(local) > 1 and num_envs % len(local) == 0 else ()
+    chosen = tuple(devices)
+    if len(chosen) > 1 and num_envs % len(chosen):
+        raise ValueError(
+            f"num_envs {num_envs} does not divide evenly across {len(chosen)} devices"
+        )
+    return chosen if len(chosen) > 1 else ()

@@ -4,7 +4,9 @@ Physics proxy (docs/FIDELITY.md): each vase is a box of the spec's size and mass
 joints (x, y), touched only by the robot, so no vase-floor contact enters MJX's solver. Floor
 friction is applied analytically before each substep (`friction`): a Coulomb force of constant
 deceleration `vases_friction` against the motion that stops the vase, never reverses it. The vase's
-yaw is fixed (axis-aligned).
+yaw is fixed (axis-aligned), and its contacts with the robot are frictionless (condim 1, by geom
+priority): a yaw-locked vase with contact friction is dragged along by a grazing robot where a
+real one turns away, and one contact row instead of four makes the solver cheaper.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def xml(config: EnvConfig) -> str:
   <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="0"/>
   <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="0"/>
   <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{mass(config)}" rgba="0 1 1 1"
-        class="object"/>
+        class="object" condim="1" priority="1"/>
 </body>"""
         )
     return "".join(out)
