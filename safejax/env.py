@@ -52,7 +52,7 @@ ELEMENT_LAYOUT = (
     ("gremlins", "gremlins_num", "gremlins_keepout"),
 )
 # Use the arrow-structured factor only where it needs at most this share of the dense factor's
-# multiply-adds (the gathers and scatters around it cost the rest).
+# multiply-adds (the slicing, stacking and packing around it cost the rest).
 ARROW_MAX_COST_RATIO = 0.9
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
 

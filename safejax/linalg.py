@@ -63,11 +63,10 @@ def cholesky_lower(a: Array) -> Array:
     return jnp.stack(cols, axis=1)
 
 
-def _column(low: Array, rows: slice, j: int, like: Array) -> Array:
-    """low[rows, j], shaped to broadcast against `like`'s trailing axes (a vector or a matrix
-    right-hand side)."""
-    col = low[rows, j]
-    return col.reshape(col.shape + (1,) * (like.ndim - 1))
+def _against(v: Array, like: Array) -> Array:
+    """A vector of L's entries shaped to broadcast against `like`'s trailing axes (a vector or a
+    matrix right-hand side)."""
+    return v.reshape(v.shape + (1,) * (like.ndim - 1))
 
 
 def solve_lower(low: Array, b: Array) -> Array:
@@ -81,7 +80,7 @@ def solve_lower(low: Array, b: Array) -> Array:
         y = rest[0] / low[j, j]
         ys.append(y)
         if j < n - 1:
-            rest = rest[1:] - _column(low, slice(j + 1, n), j, rest) * y
+            rest = rest[1:] - _against(low[j + 1 :, j], rest) * y
     return jnp.stack(ys)
 
 
@@ -95,7 +94,7 @@ def solve_lower_t(low: Array, y: Array) -> Array:
     for i in reversed(range(n)):
         xs[i] = rest[i] / low[i, i]
         if i:
-            rest = rest[:i] - low[i, :i].reshape((i,) + (1,) * (y.ndim - 1)) * xs[i]
+            rest = rest[:i] - _against(low[i, :i], rest) * xs[i]
     return jnp.stack(xs)
 
 
@@ -164,6 +163,15 @@ def _take(x: Array, ids, axis: int = 0) -> Array:
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis)
 
 
+def _run_segments(ids, x: Array) -> list[tuple[int, Array]]:
+    """(first dof id, rows of x) for each consecutive run of `ids`, x holding ids' rows in order."""
+    out, pos = [], 0
+    for start, stop in _runs(ids):
+        out.append((start, x[pos : pos + stop - start]))
+        pos += stop - start
+    return out
+
+
 def _sub(a: Array, rows, cols) -> Array:
     return _take(_take(a, rows, 0), cols, 1)
 
@@ -213,18 +221,11 @@ def arrow_solve(packed: Array, b: Array, st: ArrowStructure) -> Array:
     low_hub = flat[off : off + nh * nh].reshape(nh, nh)
     x_hub = cholesky_solve_lower(low_hub, rhs_hub)
     # Reassemble x in dof order from the hub's and the blocks' consecutive runs.
-    segments = []
-    pos = 0
-    for start, stop in _runs(hub):
-        segments.append((start, x_hub[pos : pos + stop - start]))
-        pos += stop - start
+    segments = _run_segments(hub, x_hub)
     for idx, lc, wt, y in parts:
         xb = jax.vmap(solve_lower_t)(lc, y - jnp.einsum("ksh,hm->ksm", wt, x_hub))
         for ids, xk in zip(idx, xb, strict=True):
-            pos = 0
-            for start, stop in _runs(ids):
-                segments.append((start, xk[pos : pos + stop - start]))
-                pos += stop - start
+            segments += _run_segments(ids, xk)
     x = jnp.concatenate([seg for _, seg in sorted(segments, key=lambda t: t[0])])
     return x[:, 0] if vec else x
 

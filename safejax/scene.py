@@ -166,7 +166,7 @@ def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneInd
 
 def arrow_structure(model: mujoco.MjModel, hub_body: int) -> ArrowStructure | None:
     """The cheapest dof partition under which the model's mass matrix and contact Hessian are
-    arrow shaped (see `safejax.linalg`), by `linalg.arrow_flops`. None where a tendon or an
+    arrow shaped (see `safejax.linalg`), by `arrow_flops`. None where a tendon or an
     equality constraint could couple any dofs.
 
     The hub always holds the root body of `hub_body`'s tree (the robot's free joint, which every
