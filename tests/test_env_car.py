@@ -113,3 +113,44 @@ def test_opposite_torques_turn_in_place(envs):
 
 def s_layout(envs):
     return envs("CarGoal1")[0].obs_layout
+
+
+def test_push_contact_cap_keeps_every_penetrating_contact():
+    """CarPush keeps only the 20 deepest of MJX's 29 contact slots (configs/suite.yaml). Only
+    penetrating contacts carry force, so while at most 20 penetrate, a capped physics step must
+    equal the uncapped model's. Checked with the car's front bumper pressed into the notch of the
+    push box and the box pressed into a pillar: 11 contacts penetrate, 18 do not, and the cap
+    must drop only the latter."""
+    from mujoco import mjx
+
+    from safejax.linalg import pure_cholesky
+
+    capped = safejax.make("CarPush2")
+    uncapped = safejax.make("CarPush2", max_contact_points=-1)
+    assert capped._data0._impl.contact.dist.shape == (20,)
+    assert uncapped._data0._impl.contact.dist.shape == (29,)
+    idx = capped.index
+    # Car at the origin facing -y, 1 mm into the floor; its front bumper's face (y = -0.175)
+    # 5 mm into the notch bottom of the box (centre y - 0.125); a pillar (radius 0.2) 5 mm
+    # into the far side of the box's hull (centre y - 0.1875).
+    box_y = -0.175 - 0.125 + 0.005
+    qpos = capped._data0.qpos.at[0:3].set(jnp.array([0.0, 0.0, 0.099]))
+    qpos = qpos.at[idx.box.qpos_adr].set(jnp.array([0.0, box_y, 0.0]))
+    mocap = capped._data0.mocap_pos.at[idx.pillar_mocap, :2].set(10.0)
+    mocap = mocap.at[idx.pillar_mocap[0], :2].set(jnp.array([0.0, box_y - 0.1875 - 0.195]))
+    ctrl = jnp.array([1.0, 1.0])
+    with pure_cholesky(capped.arrow):
+        results = []
+        for env in (capped, uncapped):
+            d = env._data0.replace(qpos=qpos, mocap_pos=mocap, ctrl=ctrl)
+            results.append(jax.jit(lambda d, m=env._substep_model: mjx.step(m, d))(d))
+    a, b = results
+    pressing = int((b._impl.contact.dist < 0).sum())
+    assert pressing == 5 + 4 + 2, pressing  # floor, bumper-box (a face), hull-pillar
+    assert int((a._impl.contact.dist < 0).sum()) == pressing
+    np.testing.assert_allclose(np.asarray(a.qacc), np.asarray(b.qacc), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(a.qpos), np.asarray(b.qpos), atol=1e-7)
+    # The contacts carry force (the car weighs 0.3 N), the same in total in both models.
+    force_a, force_b = (float(jnp.abs(x._impl.efc_force).sum()) for x in (a, b))
+    assert force_b > 0.1
+    assert force_a == pytest.approx(force_b, rel=1e-4)
