@@ -37,7 +37,16 @@ def seek_action(env, data, target, key, noise: float) -> jax.Array:
     return jnp.clip(action + noise * jax.random.normal(key, action.shape), -1.0, 1.0)
 
 
-def main() -> None:
+def shipped_cap(name: str) -> int | None:
+    """The env's `max_contact_points`: its config's, else its robot's default, else None."""
+    env = safejax.make(name)
+    cap = env.config.max_contact_points
+    if cap is None:
+        cap = dict(env.robot.numeric).get("max_contact_points")
+    return None if cap is None or cap < 0 else int(cap)
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="CarPush2")
     p.add_argument("--cap", type=int, default=None, help="default: the env's max_contact_points")
@@ -45,11 +54,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--noise", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
-    cap = safejax.make(args.env).config.max_contact_points if args.cap is None else args.cap
+    cap = shipped_cap(args.env) if args.cap is None else args.cap
     if cap is None or cap < 0:
-        raise SystemExit(f"{args.env} has no contact cap; pass --cap N")
+        raise SystemExit(f"{args.env} has no contact cap; pass --cap N (N >= 0)")
     exact = safejax.make(args.env, max_contact_points=-1)
     capped = safejax.make(args.env, max_contact_points=cap)
     if exact.config.robot not in ("point", "car"):
