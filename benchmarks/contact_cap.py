@@ -22,6 +22,7 @@ from mujoco import mjx
 import safejax
 from safejax.elements import box as box_element
 from safejax.linalg import pure_cholesky
+from safejax.robots import ROBOTS
 
 
 def seek_action(env, data, target, key, noise: float) -> jax.Array:
@@ -39,10 +40,10 @@ def seek_action(env, data, target, key, noise: float) -> jax.Array:
 
 def shipped_cap(name: str) -> int | None:
     """The env's `max_contact_points`: its config's, else its robot's default, else None."""
-    env = safejax.make(name)
-    cap = env.config.max_contact_points
+    config = safejax.registry.config_for(name)
+    cap = config.max_contact_points
     if cap is None:
-        cap = dict(env.robot.numeric).get("max_contact_points")
+        cap = dict(ROBOTS[config.robot].numeric).get("max_contact_points")
     return None if cap is None or cap < 0 else int(cap)
 
 
@@ -59,10 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     cap = shipped_cap(args.env) if args.cap is None else args.cap
     if cap is None or cap < 0:
         raise SystemExit(f"{args.env} has no contact cap; pass --cap N (N >= 0)")
+    robot = safejax.registry.config_for(args.env).robot
+    if robot not in ("point", "car"):
+        raise SystemExit(f"the steering policy knows point and car, not {robot!r}")
     exact = safejax.make(args.env, max_contact_points=-1)
     capped = safejax.make(args.env, max_contact_points=cap)
-    if exact.config.robot not in ("point", "car"):
-        raise SystemExit(f"the steering policy knows point and car, not {exact.config.robot!r}")
     idx, params = exact.index, exact.params
 
     def substeps(env, data, objects):
@@ -74,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def one(state, key):
         d = state.data
-        target = box_element.position(d, idx.box) if exact.config.task == "push" else None
-        if target is None:
+        if exact.config.task == "push":
+            target = box_element.position(d, idx.box)
+        else:
             target = jnp.append(state.task["goal"], 0.0)
         action = seek_action(exact, d, target, key, args.noise)
         d = d.replace(ctrl=action)

@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
+from mujoco import mjx
 
 import safejax
+from safejax.linalg import pure_cholesky
 from safejax.robots import car
 
 KEY = jax.random.PRNGKey(3)
@@ -121,10 +123,6 @@ def test_push_contact_cap_keeps_every_penetrating_contact():
     equal the uncapped model's. Checked with the car's front bumper pressed into the notch of the
     push box and the box pressed into a pillar: 11 contacts penetrate, 18 do not, and the cap
     must drop only the latter."""
-    from mujoco import mjx
-
-    from safejax.linalg import pure_cholesky
-
     capped = safejax.make("CarPush2")
     uncapped = safejax.make("CarPush2", max_contact_points=-1)
     assert capped._data0._impl.contact.dist.shape == (20,)
