@@ -40,6 +40,8 @@ Array = jax.Array
 
 DEFAULT_CONFIG = "cpo.yaml"
 OFFSETS = ("ssa", "omnisafe")
+HYPERPARAMS = {**trpo.HYPERPARAMS, "cost_limit": ("constraint", "cost_limit")}
+TRAINING_INERT: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,4 +187,6 @@ def default_config(**overrides: Any) -> Config:
 
 def make_train(config: Config, env: Any) -> Learner:
     """CPO on ``env``."""
-    return Learner(config, env, policy_from_config(config), constraint_from_config(config, env))
+    return Learner(
+        config, env, policy_from_config(config), constraint_from_config(config, env), HYPERPARAMS
+    )

@@ -17,6 +17,14 @@ from agents.common.lagrange import PIDLagrangian
 from agents.common.train import Learner
 
 DEFAULT_CONFIG = "pid_lag.yaml"
+HYPERPARAMS = {
+    **ppo.HYPERPARAMS,
+    "cost_limit": ("constraint", "cost_limit"),
+    "pid_kp": ("constraint", "kp"),
+    "pid_ki": ("constraint", "ki"),
+    "pid_kd": ("constraint", "kd"),
+}
+TRAINING_INERT: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,4 +70,4 @@ def make_train(config: Config, env: Any) -> Learner:
     policy = ppo.policy_from_config(
         config, objective=config.penalty_objective, norm=config.pid_norm
     )
-    return Learner(config, env, policy, strategy)
+    return Learner(config, env, policy, strategy, HYPERPARAMS)

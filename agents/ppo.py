@@ -31,6 +31,10 @@ from agents.common.train import Batch, Learner, Metrics, adam, minibatches
 Array = jax.Array
 
 DEFAULT_CONFIG = "ppo.yaml"
+# Config fields read from the train state at every update (vmappable: `Learner.hyper`).
+HYPERPARAMS = {"pi_lr": ("policy", "lr"), "target_kl": ("policy", "target_kl")}
+# Config fields that do not change what an unconstrained learner trains (only plots use them).
+TRAINING_INERT = ("cost_limit",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,4 +188,4 @@ def default_config(**overrides: Any) -> Config:
 
 def make_train(config: Config, env: Any) -> Learner:
     """Unconstrained PPO on `env`."""
-    return Learner(config, env, policy_from_config(config), Unconstrained())
+    return Learner(config, env, policy_from_config(config), Unconstrained(), HYPERPARAMS)

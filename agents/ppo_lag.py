@@ -17,6 +17,12 @@ from agents.common.lagrange import Lagrangian
 from agents.common.train import Learner
 
 DEFAULT_CONFIG = "ppo_lag.yaml"
+HYPERPARAMS = {
+    **ppo.HYPERPARAMS,
+    "cost_limit": ("constraint", "cost_limit"),
+    "lambda_lr": ("constraint", "lr"),
+}
+TRAINING_INERT: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,4 +54,4 @@ def make_train(config: Config, env: Any) -> Learner:
         parameterization=config.lagrangian,
     )
     policy = ppo.policy_from_config(config, objective=config.penalty_objective)
-    return Learner(config, env, policy, strategy)
+    return Learner(config, env, policy, strategy, HYPERPARAMS)

@@ -34,6 +34,10 @@ from agents.common.trust_region import (
 Array = jax.Array
 
 DEFAULT_CONFIG = "trpo.yaml"
+# Config fields read from the train state at every update (vmappable: `Learner.hyper`).
+HYPERPARAMS = {"target_kl": ("policy", "target_kl")}
+# Config fields that do not change what an unconstrained learner trains (only plots use them).
+TRAINING_INERT = ("cost_limit",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,4 +194,4 @@ def default_config(**overrides: Any) -> Config:
 
 def make_train(config: Config, env: Any) -> Learner:
     """Unconstrained TRPO on ``env``."""
-    return Learner(config, env, policy_from_config(config), Unconstrained())
+    return Learner(config, env, policy_from_config(config), Unconstrained(), HYPERPARAMS)

@@ -19,6 +19,12 @@ from agents.common.lagrange import Lagrangian
 from agents.common.train import Learner
 
 DEFAULT_CONFIG = "trpo_lag.yaml"
+HYPERPARAMS = {
+    **trpo.HYPERPARAMS,
+    "cost_limit": ("constraint", "cost_limit"),
+    "lambda_lr": ("constraint", "lr"),
+}
+TRAINING_INERT: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,4 +51,4 @@ def make_train(config: Config, env: Any) -> Learner:
         lambda_init=config.lambda_init,
         parameterization=config.lagrangian,
     )
-    return Learner(config, env, trpo.policy_from_config(config), strategy)
+    return Learner(config, env, trpo.policy_from_config(config), strategy, HYPERPARAMS)

@@ -19,6 +19,7 @@ TINY = [
     "--set", "vf_iters=2",
     "--set", "vf_minibatches=2",
     "--chunk", "2",
+    "--eval-episodes", "4",
 ]  # fmt: skip
 STEPS = ["--steps", str(4 * 8 * 5)]  # 5 updates: chunks of 2, 2, 1
 
@@ -65,7 +66,9 @@ def single_run(tmp_path_factory):
 
 
 def test_writes_all_files(full_run):
-    for name in ("config.yaml", "metrics.csv", "summary.json", "curves.png", "checkpoint.msgpack"):
+    files = ("config.yaml", "metrics.csv", "summary.json", "curves.png", "checkpoint.msgpack",
+             "eval.json")  # fmt: skip
+    for name in files:
         assert (full_run / name).stat().st_size > 0, name
     rows = _rows(full_run)
     assert [(r["seed"], r["update"]) for r in rows] == [
@@ -97,7 +100,7 @@ def test_interrupt_keeps_rows_and_resume_continues(single_run, tmp_path):
     assert json.loads((out / "summary.json").read_text())["complete"] is False
     # A row written after the checkpoint (a kill between the two) is dropped on resume.
     with open(out / "metrics.csv", "a") as f:
-        f.write(",".join(["0", "3"] + ["0"] * (len(rows[0]) - 2)) + "\n")
+        f.write(",".join(["0", "0", "", "3"] + ["0"] * (len(rows[0]) - 4)) + "\n")
     assert _main(["--resume", str(out)]) == 0
     # Same rows as the uninterrupted run: nothing repeated, nothing lost, same numbers.
     assert _key(_rows(out)) == _key(_rows(single_run))
@@ -130,7 +133,7 @@ def test_resume_can_extend_the_budget(full_run, tmp_path):
         (["--env", "PointGoal1", "--algo", "sac"], "unknown algorithm 'sac'; valid: "),
         (["--env", "PointGoal1", "--algo", "ppo", "--set", "lr=1"], "unknown --set key(s) lr"),
         (["--env", "PointGoal1", "--algo", "ppo", "--set", "gamma=x"], "gamma must be float"),
-        (["--env", "PointGoal1", "--algo", "ppo", "--set", "gamma"], "expects key=value"),
+        (["--env", "PointGoal1", "--algo", "ppo", "--set", "gamma"], "--set expects KEY=VALUE"),
         (["--algo", "ppo"], "--env and --algo are required"),
     ],
 )
@@ -153,7 +156,7 @@ def test_unknown_env_lists_registered_names(capsys, tmp_path):
 def test_existing_run_dir_is_not_overwritten(full_run, capsys):
     argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--out", str(full_run)]
     assert _main(argv) == 2
-    assert "--resume" in capsys.readouterr().err
+    assert "already holds a run" in capsys.readouterr().err
 
 
 def test_reference_table_lookup():

@@ -16,11 +16,21 @@ left unchanged (the `episodes` metric is then 0).
 The policy step is swappable: any object with `init(actor_params) -> opt_state` and
 `update(actor_apply, actor_params, opt_state, batch, penalty, key) -> (params, opt_state,
 metrics)` (see agents/ppo.py).
+
+Hyperparameters: the numbers named in `Learner.hyper` (learning rates, the cost limit, multiplier
+gains: whatever an algorithm declares) are not baked into the compiled program; they live in
+`TrainState.hparams` and are bound to the policy rule, the constraint strategy and the critic
+optimizer at every update. So one compiled update serves any value, and `jax.vmap` over
+`(keys, hparams)` trains several settings side by side:
+
+    hp = learner.stack_hparams([{"cost_limit": 10.0}, {"cost_limit": 25.0}])
+    ts = jax.vmap(learner.init)(keys, hp)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import jax
@@ -57,6 +67,7 @@ class TrainState:
     episodes: Array  # episodes completed since the start
     last_ret: Array  # J_r of the last update that completed an episode
     last_cost: Array  # J_c of the last update that completed an episode
+    hparams: dict[str, Array]  # the learner's vmappable hyperparameters (float32 scalars)
 
 
 @struct.dataclass
@@ -115,23 +126,90 @@ def tree_where(pred: Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-class Learner:
-    """Static parts of a learner (config, env, networks, rules); pure methods over TrainState."""
+# Hyperparameters every learner binds from its train state: config field -> (component, field).
+BASE_HYPERPARAMS: dict[str, tuple[str, str]] = {"vf_lr": ("critic", "lr")}
+_COMPONENTS = ("policy", "constraint", "critic")
 
-    def __init__(self, config: BaseConfig, env: Any, policy: PolicyRule, constraint: Any):
+
+class Learner:
+    """Static parts of a learner (config, env, networks, rules); pure methods over TrainState.
+
+    `hyper` maps config fields to the field of the component that uses them ("policy" or
+    "constraint", both frozen dataclasses, or "critic" for the critic optimizer's "lr"); those
+    numbers are read from `TrainState.hparams` at every update (see the module docstring).
+    `world_devices` is `VecEnv`'s `devices` argument (None: the worlds stay on one device).
+    """
+
+    def __init__(
+        self,
+        config: BaseConfig,
+        env: Any,
+        policy: PolicyRule,
+        constraint: Any,
+        hyper: Mapping[str, tuple[str, str]] | None = None,
+        world_devices: Sequence[Any] | str | None = "auto",
+    ):
         config.validate()
         self.config = config
         self.env = env
-        self.venv = VecEnv(env, config.num_envs)
+        self.venv = VecEnv(env, config.num_envs, devices=world_devices)
         self.actor = Actor(config.hidden_sizes, env.action_size, config.log_std_init)
         self.critic = Critic(config.hidden_sizes)
         self.policy = policy
         self.constraint = constraint
+        self.hyper = {**BASE_HYPERPARAMS, **(hyper or {})}
+        targets = {"policy": policy, "constraint": constraint}
+        for name, (component, field) in self.hyper.items():
+            if not hasattr(config, name):
+                raise ValueError(f"hyperparameter {name!r} is not a field of {type(config)}")
+            if component not in _COMPONENTS:
+                raise ValueError(f"hyperparameter {name!r}: component {component!r}")
+            if component != "critic" and field not in {
+                f.name for f in dataclasses.fields(targets[component])
+            }:
+                raise ValueError(f"hyperparameter {name!r}: {component} has no field {field!r}")
         self.vf_opt = adam(config.vf_lr, config.max_grad_norm)
 
+    # ------------------------------------------------------------------ hyperparameters
+    @property
+    def hyper_names(self) -> tuple[str, ...]:
+        """The config fields that can differ between vmapped members, sorted."""
+        return tuple(sorted(self.hyper))
+
+    def hparams(self, **values: float) -> dict[str, Array]:
+        """The config's hyperparameters with `values` replacing some; unknown names raise."""
+        unknown = sorted(set(values) - set(self.hyper))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} cannot vary within one compiled run of this learner; "
+                f"vmappable: {', '.join(self.hyper_names)}"
+            )
+        merged = {n: values.get(n, getattr(self.config, n)) for n in self.hyper_names}
+        return {n: jnp.asarray(v, jnp.float32) for n, v in merged.items()}
+
+    def stack_hparams(self, members: Sequence[Mapping[str, float]]) -> dict[str, Array]:
+        """`hparams(**m)` for each member, stacked along a leading member axis."""
+        rows = [self.hparams(**m) for m in members]
+        return {n: jnp.stack([r[n] for r in rows]) for n in self.hyper_names}
+
+    def bind(self, hp: Mapping[str, Array]) -> tuple[PolicyRule, Any, optax.GradientTransformation]:
+        """(policy, constraint, critic optimizer) with the numbers of `hp` in place."""
+        fields: dict[str, dict[str, Array]] = {c: {} for c in _COMPONENTS}
+        for name, (component, field) in self.hyper.items():
+            fields[component][field] = hp[name]
+        policy = dataclasses.replace(self.policy, **fields["policy"])
+        constraint = dataclasses.replace(self.constraint, **fields["constraint"])
+        vf_lr = fields["critic"].get("lr", self.config.vf_lr)
+        return policy, constraint, adam(vf_lr, self.config.max_grad_norm)
+
     # ------------------------------------------------------------------ state
-    def init(self, key: Array) -> TrainState:
-        """A fresh train state: networks, optimizers, multiplier, and `num_envs` reset worlds."""
+    def init(self, key: Array, hparams: Mapping[str, Array] | None = None) -> TrainState:
+        """A fresh train state: networks, optimizers, multiplier, and `num_envs` reset worlds.
+        `hparams` defaults to the config's values (`self.hparams()`)."""
+        hparams = self.hparams() if hparams is None else dict(hparams)
+        if sorted(hparams) != list(self.hyper_names):
+            raise ValueError(f"hparams must have keys {self.hyper_names}, got {sorted(hparams)}")
+        _, constraint, _ = self.bind(hparams)
         key, k_env, k_pi, k_vr, k_vc = jax.random.split(key, 5)
         dummy = jnp.zeros((1, self.env.observation_size), jnp.float32)
         actor = self.actor.init(k_pi, dummy)
@@ -143,7 +221,7 @@ class Learner:
             pi_opt=self.policy.init(actor),
             vf_opt=self.vf_opt.init(critic),
             obs_stats=RunningStats.zeros(self.env.observation_size),
-            constraint=self.constraint.init(),
+            constraint=constraint.init(),
             env=self.venv.reset(k_env),
             key=key,
             update=jnp.zeros((), jnp.int32),
@@ -152,12 +230,14 @@ class Learner:
             episodes=jnp.zeros((), jnp.int32),
             last_ret=zero,
             last_cost=zero,
+            hparams={n: jnp.asarray(v, jnp.float32) for n, v in hparams.items()},
         )
 
     # ------------------------------------------------------------------ one update
     def update(self, ts: TrainState) -> tuple[TrainState, Metrics]:
         """One rollout and one update of multiplier, policy and critics."""
         cfg = self.config
+        policy, strategy, vf_opt = self.bind(ts.hparams)
         key, k_roll, k_pi, k_vf = jax.random.split(ts.key, 4)
         env_state, traj = rollout(
             self.venv,
@@ -188,10 +268,8 @@ class Learner:
         denom = jnp.maximum(n_ep, 1).astype(jnp.float32)
         ep_ret = jnp.where(has_ep, jnp.sum(traj.ep_ret) / denom, ts.last_ret)
         ep_cost = jnp.where(has_ep, jnp.sum(traj.ep_cost) / denom, ts.last_cost)
-        constraint = tree_where(
-            has_ep, self.constraint.update(ts.constraint, ep_cost), ts.constraint
-        )
-        penalty = self.constraint.penalty(constraint)
+        constraint = tree_where(has_ep, strategy.update(ts.constraint, ep_cost), ts.constraint)
+        penalty = strategy.penalty(constraint)
 
         adv_r = (adv_r - adv_r.mean()) / (adv_r.std() + 1e-8)
         adv_c = adv_c - adv_c.mean()
@@ -208,10 +286,10 @@ class Learner:
             ret_r=flat(ret_r),
             ret_c=flat(ret_c),
         )
-        actor, pi_opt, pi_metrics = self.policy.update(
+        actor, pi_opt, pi_metrics = policy.update(
             self.actor.apply, ts.actor, ts.pi_opt, batch, penalty, k_pi
         )
-        critic, vf_opt, vf_metrics = self._fit_critics(ts.critic, ts.vf_opt, batch, k_vf)
+        critic, vf_state, vf_metrics = self._fit_critics(vf_opt, ts.critic, ts.vf_opt, batch, k_vf)
 
         obs_stats = update_stats(ts.obs_stats, traj.obs) if cfg.normalize_obs else ts.obs_stats
         env_steps = ts.env_steps + cfg.batch_size
@@ -221,7 +299,7 @@ class Learner:
             actor=actor,
             critic=critic,
             pi_opt=pi_opt,
-            vf_opt=vf_opt,
+            vf_opt=vf_state,
             obs_stats=obs_stats,
             constraint=constraint,
             env=env_state,
@@ -232,6 +310,7 @@ class Learner:
             episodes=episodes,
             last_ret=ep_ret,
             last_cost=ep_cost,
+            hparams=ts.hparams,
         )
         metrics = {
             "update": new.update,
@@ -255,7 +334,12 @@ class Learner:
         return obs
 
     def _fit_critics(
-        self, params: Any, opt_state: Any, batch: Batch, key: Array
+        self,
+        vf_opt: optax.GradientTransformation,
+        params: Any,
+        opt_state: Any,
+        batch: Batch,
+        key: Array,
     ) -> tuple[Any, Any, Metrics]:
         """`vf_iters` passes of `vf_minibatches` Adam steps on MSE(V_r) + MSE(V_c), one shared
         optimizer (SSA)."""
@@ -271,7 +355,7 @@ class Learner:
         def sgd_step(carry: tuple[Any, Any], mb: Any) -> tuple[tuple[Any, Any], Any]:
             p, s = carry
             grads, losses = jax.grad(loss_fn, has_aux=True)(p, mb)
-            upd, s = self.vf_opt.update(grads, s, p)
+            upd, s = vf_opt.update(grads, s, p)
             return (optax.apply_updates(p, upd), s), losses
 
         def one_pass(carry: tuple[Any, Any], k: Array) -> tuple[tuple[Any, Any], Any]:

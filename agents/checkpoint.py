@@ -1,0 +1,131 @@
+"""Checkpoints saved by field name, and the package versions recorded beside them.
+
+A checkpoint is one msgpack file (flax's serialization) holding the train state as a nested
+mapping of its field names (`flax.serialization.to_state_dict`: dataclass fields, optimizer
+named-tuple fields, parameter names), not as a list of leaves in tree order. Loading checks the
+saved mapping against the state the current code builds and names every field that is missing,
+new or of another shape, so a refactor that reorders fields still loads and one that changes
+them fails with a message that says which.
+
+    save(path, train_state, meta)                 # atomic: a crash never leaves half a file
+    ts, meta = restore(path, template)            # template: arrays or jax.ShapeDtypeStruct
+    tree, meta = read(path)                       # the raw mapping, no template needed
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+
+FORMAT = 1
+PACKAGES = ("jax", "jaxlib", "mujoco", "mujoco-mjx", "flax", "optax", "chex", "numpy", "safejax")
+
+
+def versions() -> dict[str, str]:
+    """Python's and the main packages' versions (None where a package is not installed)."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Writes `data` to a temporary file beside `path`, syncs it, then renames it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_host(x: Any) -> np.ndarray:
+    return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+
+
+def save(path: Path, train_state: Any, meta: dict[str, Any]) -> None:
+    """Saves `train_state` (any flax-serializable pytree) by field name, with JSON `meta`."""
+    host = jax.tree.map(_to_host, train_state)
+    payload = {
+        "format": FORMAT,
+        "meta": json.dumps(meta),
+        "state": serialization.to_state_dict(host),
+    }
+    atomic_write(path, serialization.msgpack_serialize(payload))
+
+
+def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The saved state as a nested mapping of field names to numpy arrays, and its meta."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = serialization.msgpack_restore(path.read_bytes())
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(
+            f"{path} is not a safejax checkpoint of format {FORMAT} (saved by field name); "
+            "checkpoints written before that format cannot be read"
+        )
+    return payload["state"], json.loads(payload["meta"])
+
+
+def _paths(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a/b/c": leaf} for a nested mapping."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_paths(v, f"{prefix}/{k}" if prefix else str(k)))
+        return out
+    return {} if tree is None else {prefix: tree}
+
+
+def restore(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
+    """The train state saved at `path`, shaped like `template` (arrays or ShapeDtypeStructs).
+
+    Raises ValueError naming each field that the file lacks, that the file has but the template
+    does not, or whose shape or dtype differs.
+    """
+    saved, meta = read(path)
+    spec = serialization.to_state_dict(template)
+    want, have = _paths(spec), _paths(saved)
+    problems = [f"missing in the file: {p}" for p in sorted(set(want) - set(have))]
+    problems += [f"not in the train state: {p}" for p in sorted(set(have) - set(want))]
+    for p in sorted(set(want) & set(have)):
+        s, x = want[p], have[p]
+        dtype = jax.random.key_data(s).dtype if _is_key(s) else s.dtype
+        shape = jax.eval_shape(jax.random.key_data, s).shape if _is_key(s) else s.shape
+        if tuple(np.shape(x)) != tuple(shape) or np.asarray(x).dtype != dtype:
+            problems.append(
+                f"{p}: saved {np.asarray(x).dtype}{list(np.shape(x))}, "
+                f"expected {dtype}{list(shape)}"
+            )
+    if problems:
+        raise ValueError(f"{path} does not fit this train state:\n  " + "\n  ".join(problems))
+
+    def rebuild(s: Any, x: Any) -> Any:
+        if _is_key(s):
+            return jax.random.wrap_key_data(np.asarray(x), impl=jax.random.key_impl(s))
+        return np.asarray(x)
+
+    leaves = serialization.from_state_dict(template, saved)
+    return jax.tree.map(rebuild, template, leaves), meta
+
+
+def to_state(train_state: Any) -> dict[str, Any]:
+    """A train state as the nested mapping `read` returns (numpy arrays by field name)."""
+    return serialization.to_state_dict(jax.tree.map(_to_host, train_state))
