@@ -9,7 +9,7 @@ Per member, the final training values are J_r and J_c averaged over the last `wi
 of its updates (at least one, empty values ignored) and the last row's rho_c (already a
 whole-training average). Per group: the mean over seeds with a 95% stratified-bootstrap interval
 (rliable, fixed random seed, so the same inputs give the same files), the IQM, Safety Gym's
-normalized metrics (`benchmarks.reference.normalized`), how many seeds meet the cost limit, the
+normalized metrics (`agents.reference.normalized`), how many seeds meet the cost limit, the
 evaluation means from `eval.json` and flags for runs stopped before their planned updates.
 
     records = collect(["runs/"])
@@ -217,7 +217,7 @@ def collect(dirs: Sequence[str | os.PathLike]) -> list[MemberRecord]:
             members = read_run(run_dir)
         except ReportError:
             raise
-        except (KeyError, ValueError, TypeError, IndexError) as e:
+        except (AttributeError, KeyError, ValueError, TypeError, IndexError) as e:
             raise ReportError(f"{run_dir}: cannot read the run: {type(e).__name__} {e}") from e
         for r in members:
             key = (*r.key, r.seed)
@@ -267,6 +267,14 @@ def _seeded(seed: int) -> Iterator[None]:
         np.random.set_state(state)
 
 
+def _column_means(s: np.ndarray) -> np.ndarray:
+    """rliable's aggregate_mean of each column of a (seeds, columns) array, in one call: on a
+    (seeds, 1, columns) view it averages over seeds, then over the single task."""
+    from rliable import metrics
+
+    return metrics.aggregate_mean(s[:, None, :])
+
+
 def intervals(
     table: dict[str, Sequence[float | None]], reps: int = 10_000
 ) -> dict[str, dict[str, float | None]]:
@@ -287,12 +295,8 @@ def intervals(
             by_size.setdefault(x.size, []).append(k)
     for names in by_size.values():
         scores = {"x": np.stack([cols[k] for k in names], axis=1)}  # (seeds, columns)
-
-        def means(s: np.ndarray) -> np.ndarray:
-            return np.array([metrics.aggregate_mean(s[:, j : j + 1]) for j in range(s.shape[1])])
-
         with _seeded(BOOTSTRAP_SEED):
-            _, ci = library.get_interval_estimates(scores, means, reps=reps)
+            _, ci = library.get_interval_estimates(scores, _column_means, reps=reps)
         for j, k in enumerate(names):
             out[k].update(lo=float(ci["x"][0, j]), hi=float(ci["x"][1, j]))
     return out
@@ -313,7 +317,7 @@ def group_records(records: Sequence[MemberRecord]) -> dict[tuple, list[MemberRec
 
 def _normalized(env: str, overrides: str, limit: float, stats: dict[str, dict]) -> dict:
     """norm_<metric>[_lo|_hi]; the map is monotone, so interval ends map to interval ends."""
-    from benchmarks.reference import normalized  # the one reference table (host-side module)
+    from agents.reference import normalized
 
     out: dict[str, float | None] = {}
     for suffix, part in (("", "mean"), ("_lo", "lo"), ("_hi", "hi")):
@@ -503,9 +507,7 @@ def curve(
         from rliable import library
 
         with _seeded(BOOTSTRAP_SEED):
-            _, ci = library.get_interval_estimates(
-                {"x": vals[:, full]}, lambda s: s.mean(axis=0), reps=reps
-            )
+            _, ci = library.get_interval_estimates({"x": vals[:, full]}, _column_means, reps=reps)
         lo[full], hi[full] = ci["x"][0], ci["x"][1]
     return grid, mean, lo, hi
 

@@ -215,9 +215,7 @@ def summarize(
             )
         ev = [evals[int(i)] for i in ids if int(i) in evals]
         if ev:
-            group["eval"] = {
-                c: _mean([e[c]["mean"] for e in ev]) for c in ("J_r", "J_c", "rho_c")
-            }
+            group["eval"] = {c: _mean([e[c]["mean"] for e in ev]) for c in ("J_r", "J_c", "rho_c")}
             group["eval"]["episodes"] = int(sum(e["episodes"] for e in ev))
         groups.append(group)
     updates = min((v["updates"] for v in values.values()), default=0)

@@ -115,7 +115,7 @@ class RunResult:
 
 
 def setting_label(settings: Mapping[str, float]) -> str:
-    """"cost_limit=10,pi_lr=0.0003" ("" for no settings)."""
+    """ "cost_limit=10,pi_lr=0.0003" ("" for no settings)."""
     return ",".join(f"{k}={v:g}" for k, v in settings.items())
 
 

@@ -78,8 +78,13 @@ def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: flo
     state = env.reset(jax.random.PRNGKey(0))
     qpos = state.data.qpos.at[0:3].set(0.0)
     if env.config.vases_num:
-        far = jnp.stack([jnp.full(env.config.vases_num, 50.0),
-                         jnp.arange(env.config.vases_num, dtype=jnp.float32)], axis=1)
+        far = jnp.stack(
+            [
+                jnp.full(env.config.vases_num, 50.0),
+                jnp.arange(env.config.vases_num, dtype=jnp.float32),
+            ],
+            axis=1,
+        )
         if vase_x is not None:
             far = far.at[0].set(jnp.array([vase_x, vase_y]))
         qpos = qpos.at[env.index.vase_qpos_adr].set(far)
@@ -97,8 +102,12 @@ def summarize(traj, control_dt: float) -> dict:
     q = np.array([t[0] for t in traj])
     speed = np.linalg.norm(q[-1, :2] - q[-11, :2]) / (10 * control_dt)
     yaw_rate = (q[-1, 2] - q[-11, 2]) / (10 * control_dt)
-    return {"final_xy": q[-1, :2].round(4).tolist(), "final_yaw": round(float(q[-1, 2]), 4),
-            "speed": round(float(speed), 4), "yaw_rate": round(float(yaw_rate), 4)}
+    return {
+        "final_xy": q[-1, :2].round(4).tolist(),
+        "final_yaw": round(float(q[-1, 2]), 4),
+        "speed": round(float(speed), 4),
+        "yaw_rate": round(float(yaw_rate), 4),
+    }
 
 
 def main() -> None:
