@@ -1,11 +1,11 @@
 """Checkpoints saved by field name, and the package versions recorded beside them.
 
 A checkpoint is one msgpack file (flax's serialization) holding the train state as a nested
-mapping of its field names (`flax.serialization.to_state_dict`: dataclass fields, optimizer
-named-tuple fields, parameter names), not as a list of leaves in tree order. Loading checks the
-saved mapping against the state the current code builds and names every field that is missing,
-new or of another shape, so a refactor that reorders fields still loads and one that changes
-them fails with a message that says which.
+mapping of its field names: the names of its pytree paths (dataclass fields, optimizer
+named-tuple fields, parameter names, mjx.Data fields), not a list of leaves in tree order.
+Loading checks the saved mapping against the state the current code builds and names every field
+that is missing, new or of another shape, so a refactor that reorders fields still loads and one
+that changes them fails with a message that says which.
 
     save(path, train_state, meta)                 # atomic: a crash never leaves half a file
     ts, meta = restore(path, template)            # template: arrays or jax.ShapeDtypeStruct
@@ -59,14 +59,31 @@ def _to_host(x: Any) -> np.ndarray:
     return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
 
 
+def _name(entry: Any) -> str:
+    """One pytree path entry as a field name: attribute, dict key or position."""
+    for attr in ("name", "key", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def to_state(train_state: Any) -> dict[str, Any]:
+    """A pytree as a nested mapping of field names to numpy arrays (what `read` returns)."""
+    out: dict[str, Any] = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(train_state)[0]:
+        names = [_name(e) for e in path] or ["value"]
+        node = out
+        for n in names[:-1]:
+            node = node.setdefault(n, {})
+        if names[-1] in node:
+            raise ValueError(f"two leaves are named {'/'.join(names)}")
+        node[names[-1]] = _to_host(leaf)
+    return out
+
+
 def save(path: Path, train_state: Any, meta: dict[str, Any]) -> None:
-    """Saves `train_state` (any flax-serializable pytree) by field name, with JSON `meta`."""
-    host = jax.tree.map(_to_host, train_state)
-    payload = {
-        "format": FORMAT,
-        "meta": json.dumps(meta),
-        "state": serialization.to_state_dict(host),
-    }
+    """Saves `train_state` (any pytree) by field name, with JSON `meta`."""
+    payload = {"format": FORMAT, "meta": json.dumps(meta), "state": to_state(train_state)}
     atomic_write(path, serialization.msgpack_serialize(payload))
 
 
@@ -84,14 +101,14 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return payload["state"], json.loads(payload["meta"])
 
 
-def _paths(tree: Any, prefix: str = "") -> dict[str, Any]:
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     """{"a/b/c": leaf} for a nested mapping."""
     if isinstance(tree, dict):
         out: dict[str, Any] = {}
         for k, v in tree.items():
-            out.update(_paths(v, f"{prefix}/{k}" if prefix else str(k)))
+            out.update(_flat(v, f"{prefix}/{k}" if prefix else str(k)))
         return out
-    return {} if tree is None else {prefix: tree}
+    return {prefix: tree}
 
 
 def restore(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
@@ -101,31 +118,21 @@ def restore(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
     does not, or whose shape or dtype differs.
     """
     saved, meta = read(path)
-    spec = serialization.to_state_dict(template)
-    want, have = _paths(spec), _paths(saved)
+    have = _flat(saved)
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(template)
+    want = {"/".join(_name(e) for e in p) or "value": s for p, s in leaves_with_path}
     problems = [f"missing in the file: {p}" for p in sorted(set(want) - set(have))]
     problems += [f"not in the train state: {p}" for p in sorted(set(have) - set(want))]
     for p in sorted(set(want) & set(have)):
-        s, x = want[p], have[p]
-        dtype = jax.random.key_data(s).dtype if _is_key(s) else s.dtype
-        shape = jax.eval_shape(jax.random.key_data, s).shape if _is_key(s) else s.shape
-        if tuple(np.shape(x)) != tuple(shape) or np.asarray(x).dtype != dtype:
-            problems.append(
-                f"{p}: saved {np.asarray(x).dtype}{list(np.shape(x))}, "
-                f"expected {dtype}{list(shape)}"
-            )
+        s, x = want[p], np.asarray(have[p])
+        spec = jax.eval_shape(jax.random.key_data, s) if _is_key(s) else s
+        if tuple(x.shape) != tuple(spec.shape) or x.dtype != spec.dtype:
+            problems.append(f"{p}: saved {x.dtype}{list(x.shape)}, expected {spec.dtype}"
+                            f"{list(spec.shape)}")  # fmt: skip
     if problems:
         raise ValueError(f"{path} does not fit this train state:\n  " + "\n  ".join(problems))
-
-    def rebuild(s: Any, x: Any) -> Any:
-        if _is_key(s):
-            return jax.random.wrap_key_data(np.asarray(x), impl=jax.random.key_impl(s))
-        return np.asarray(x)
-
-    leaves = serialization.from_state_dict(template, saved)
-    return jax.tree.map(rebuild, template, leaves), meta
-
-
-def to_state(train_state: Any) -> dict[str, Any]:
-    """A train state as the nested mapping `read` returns (numpy arrays by field name)."""
-    return serialization.to_state_dict(jax.tree.map(_to_host, train_state))
+    leaves = []
+    for p, s in want.items():
+        x = np.asarray(have[p])
+        leaves.append(jax.random.wrap_key_data(x, impl=jax.random.key_impl(s)) if _is_key(s) else x)
+    return jax.tree_util.tree_unflatten(treedef, leaves), meta

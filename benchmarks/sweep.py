@@ -82,20 +82,24 @@ def _init_distributed(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None, make_env: Callable[[str], Any] | None = None) -> int:
     """CLI entry point; `make_env(name)` replaces `safejax.make` (tests)."""
-    from agents import runner, sweep
-
     args = _parser().parse_args(argv)
     try:
         grid = cli.parse_grid(args.grid)
         overrides = cli.parse_pairs(args.set, "--set")
         env_overrides = cli.parse_pairs(args.env_set, "--env-set")
-        # Every input is checked before jax.distributed connects or anything compiles.
+        # jax.distributed must connect before the process's first JAX computation; every input
+        # is still checked before anything is compiled.
+        _init_distributed(args)
+    except cli.UsageError as e:
+        return cli.fail(str(e))
+    from agents import runner, sweep
+
+    try:
         sweep.plan_cells(
             _names(args.envs), _names(args.algos), args.seeds, args.out, seed=args.seed,
             grid=grid, steps=args.steps, overrides=overrides, env_overrides=env_overrides,
             eval_episodes=args.eval_episodes, chunk=args.chunk,
         )  # fmt: skip
-        _init_distributed(args)
         result = sweep.sweep(
             _names(args.envs), _names(args.algos), args.seeds, args.out, seed=args.seed,
             grid=grid, steps=args.steps, overrides=overrides, env_overrides=env_overrides,

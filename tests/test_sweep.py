@@ -248,3 +248,42 @@ def test_a_crashing_cell_does_not_stop_the_others(tmp_path):
     assert result.status == 1
     assert result.states == {"CarGoal1/ppo_lag": "failed", "PointGoal1/ppo_lag": "done"}
     assert "boom" in (out / "CarGoal1/ppo_lag/error.txt").read_text()
+
+
+def test_two_processes_split_the_cells_with_jax_distributed(tmp_path):
+    """Two processes on this machine, connected by jax.distributed, each run their own cells."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "s"
+    script = textwrap.dedent("""
+        import sys
+        from agents.common.fake_env import FakeEnv
+        from benchmarks import sweep
+        argv = sys.argv[1:]
+        sys.exit(sweep.main(argv, make_env=lambda name: FakeEnv(num_steps=6, name=name)))
+    """)
+    argv = [
+        "--envs", "PointGoal1,CarGoal1", "--algos", "ppo_lag", "--seeds", "1",
+        "--steps", str(STEPS), "--eval-episodes", "2", "--chunk", "2", "--out", str(out),
+        "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+    ] + [f"--set={k}={v}" for k, v in TINY.items()]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *argv, "--process-id", str(i)],
+            cwd=Path(__file__).parents[1],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "2 cells, 1 on process 0" in logs[0] and "2 cells, 1 on process 1" in logs[1]
+    assert "PointGoal1/ppo_lag: starting" in logs[0] and "CarGoal1" not in logs[0].split("sweep")[1]
+    assert "CarGoal1/ppo_lag: starting" in logs[1]
+    for cell in ("PointGoal1/ppo_lag", "CarGoal1/ppo_lag"):
+        assert json.loads((out / cell / "summary.json").read_text())["complete"]

@@ -7,6 +7,7 @@ value and the cost value; the policy's log-std is a state-independent trainable 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 
 Array = jax.Array
 
-_LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 class MLP(nn.Module):
