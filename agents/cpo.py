@@ -12,11 +12,12 @@ the policy is left unchanged. Each update logs its case (``cpo_case``), ``lambda
 The offset ``c`` is carried by the constraint strategy `ConstraintOffset` (CPO has no multiplier
 in the train state: the learner's penalty channel carries ``c``):
 
-* ``cpo_offset: ssa`` (default): ``c = (J_c - d) / (L + 1e-8)`` as SSA, whose ``L`` is the
+* ``cpo_offset: ssa``: ``c = (J_c - d) / (L + 1e-8)`` as SSA, whose ``L`` is the
   mean episode length; here ``L`` is the environment's time limit, which equals SSA's mean
   whenever episodes run to the limit (always for Safety Gym's tasks, which have no terminal
   states; in safejax only a physics error or a failed goal resampling ends one early).
-* ``cpo_offset: omnisafe``: ``c = J_c - d`` (OmniSafe's `cpo.py`, no per-step rescaling).
+* ``cpo_offset: omnisafe`` (default): ``c = J_c - d`` (OmniSafe's `cpo.py`, no per-step
+  rescaling): the setting that holds the cost limit on PointGoal1 (docs/results/README.md).
 
 ``J_c`` is the mean cost of the episodes completed in the batch, as the other learners use.
 """

@@ -17,7 +17,8 @@ from agents.ppo import PPOPolicy, penalized_surrogate
 
 ALGOS = ["ppo", "ppo_lag", "pid_lag"]
 # A wide arena never terminates, so episodes end only at the 10-step time limit: with 5-step
-# rollouts, updates 2 and 4 complete all 4 worlds' episodes and updates 1 and 3 complete none.
+# rollouts and synchronized clocks, updates 2 and 4 complete all 4 worlds' episodes and updates 1
+# and 3 complete none.
 TINY = dict(
     num_envs=4,
     rollout_len=5,
@@ -26,6 +27,7 @@ TINY = dict(
     pi_iters=3,
     vf_iters=3,
     vf_minibatches=2,
+    stagger_starts=False,
 )
 
 
@@ -139,3 +141,30 @@ def test_kl_early_stop(target_kl, iters):
     assert int(m["pi_iters"]) == iters
     assert float(m["kl"]) > 0.0
     assert np.isfinite(float(m["loss_pi"]))
+
+
+@pytest.mark.parametrize("stagger", [False, True])
+def test_staggered_starts_spread_episode_ends_over_updates(stagger):
+    # A robot that never moves never leaves the arena: episodes end only at the 12-step limit.
+    # 6 worlds, 4-step rollouts. Staggered, world i starts its clock at 2i, so first episodes
+    # end at steps 12, 10, 8, 6, 4, 2 (only world 0's is full length and counted) and later
+    # ones 12 steps after: counted episodes per update 0, 0, 1, 2, 2, 2. Synchronized, all six
+    # end together at steps 12, 24: 0, 0, 6, 0, 0, 6.
+    env = FakeEnv(num_steps=12, speed=0.0)
+    cfg = dict(TINY, num_envs=6, rollout_len=4, total_steps=6 * 4 * 6, stagger_starts=stagger)
+    learner = get_algorithm("ppo_lag").make_train(get_algorithm("ppo_lag").default_config(**cfg),
+                                                  env)  # fmt: skip
+    ts = learner.init(jax.random.PRNGKey(0))
+    expected_clock = [0, 2, 4, 6, 8, 10] if stagger else [0] * 6
+    assert np.asarray(ts.env.state.step).tolist() == expected_clock
+    ts, m = jax.jit(learner.train)(jax.random.PRNGKey(0))
+    episodes = m["episodes"].tolist()
+    assert episodes == ([0, 0, 1, 2, 2, 2] if stagger else [0, 0, 6, 0, 0, 6])
+    assert int(ts.episodes) == sum(episodes)
+    assert not np.asarray(ts.shortened).any()
+    # J_c is the mean over counted (full-length) episodes: a still robot's cost is the same in
+    # every step, so each counted episode's cost is 12 times 0 or 1.
+    # A counted episode's cost is 0 or 12; a shortened one inside a hazard would cost 12 - 2i.
+    n = np.asarray(episodes)
+    totals = np.asarray(m["J_c"])[n > 0] * n[n > 0] / 12.0
+    np.testing.assert_allclose(totals, np.round(totals), atol=1e-5)

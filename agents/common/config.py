@@ -41,6 +41,7 @@ class BaseConfig:
     vf_minibatches: int
     max_grad_norm: float | None
     cost_limit: float
+    stagger_starts: bool
 
     # Allowed values of string fields, checked on load: {field: (choice, ...)}.
     CHOICES: typing.ClassVar[dict[str, tuple[str, ...]]] = {}

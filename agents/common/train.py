@@ -68,6 +68,7 @@ class TrainState:
     last_ret: Array  # J_r of the last update that completed an episode
     last_cost: Array  # J_c of the last update that completed an episode
     hparams: dict[str, Array]  # the learner's vmappable hyperparameters (float32 scalars)
+    shortened: Array  # (num_envs,) bool: the world is in its shortened first episode  # the learner's vmappable hyperparameters (float32 scalars)
 
 
 @struct.dataclass
@@ -215,6 +216,7 @@ class Learner:
         actor = self.actor.init(k_pi, dummy)
         critic = {"reward": self.critic.init(k_vr, dummy), "cost": self.critic.init(k_vc, dummy)}
         zero = jnp.zeros((), jnp.float32)
+        env_state, shortened = self._staggered(self.venv.reset(k_env))
         return TrainState(
             actor=actor,
             critic=critic,
@@ -222,7 +224,7 @@ class Learner:
             vf_opt=self.vf_opt.init(critic),
             obs_stats=RunningStats.zeros(self.env.observation_size),
             constraint=constraint.init(),
-            env=self.venv.reset(k_env),
+            env=env_state,
             key=key,
             update=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
@@ -231,7 +233,28 @@ class Learner:
             last_ret=zero,
             last_cost=zero,
             hparams={n: jnp.asarray(v, jnp.float32) for n, v in hparams.items()},
+            shortened=shortened,
         )
+
+    def _staggered(self, vs: VecState) -> tuple[VecState, Array]:
+        """Fresh worlds with staggered episode clocks, and which of them start shortened.
+
+        With `stagger_starts` and rollouts shorter than the episode (time limit L), world i of N
+        starts its clock at floor(i L / N), so its first episode is that much shorter and
+        afterwards episodes end evenly spread over updates: about N rollout_len / L per update,
+        not all N of them every L / rollout_len updates. The shortened first episodes are left
+        out of J_r, J_c and the episode counts (they would bias them low); they still train, cut
+        by the time limit as any episode is (bootstrapped). Otherwise the clocks start at 0.
+        """
+        cfg, n = self.config, self.config.num_envs
+        length = getattr(self.env, "num_steps", None)
+        step = vs.state.step
+        if cfg.stagger_starts and isinstance(length, int) and cfg.rollout_len < length:
+            offsets = (jnp.arange(n, dtype=jnp.int32) * length) // n
+            step = step + offsets.astype(step.dtype)
+            vs = vs.replace(state=vs.state.replace(step=step))
+        # Derived from the worlds' own clocks, so it is laid out across devices as they are.
+        return vs, step > 0
 
     # ------------------------------------------------------------------ one update
     def update(self, ts: TrainState) -> tuple[TrainState, Metrics]:
@@ -262,12 +285,18 @@ class Learner:
         adv_r, ret_r = advantages("reward", traj.reward, cfg.gamma, cfg.lam)
         adv_c, ret_c = advantages("cost", traj.cost, cfg.cost_gamma, cfg.cost_lam)
 
-        # J_r, J_c over episodes completed in this batch (SSA's per-epoch EpRet / EpCost).
-        n_ep = jnp.sum(traj.ep_done.astype(jnp.int32))
+        # J_r, J_c over episodes completed in this batch (SSA's per-epoch EpRet / EpCost),
+        # leaving out the shortened first episodes of staggered worlds (`_staggered`).
+        first_end = jnp.cumsum(traj.ep_done.astype(jnp.int32), axis=0) == 1
+        counted = traj.ep_done & ~(ts.shortened[None, :] & first_end)
+        shortened = ts.shortened & ~jnp.any(traj.ep_done, axis=0)
+        n_ep = jnp.sum(counted.astype(jnp.int32))
         has_ep = n_ep > 0
         denom = jnp.maximum(n_ep, 1).astype(jnp.float32)
-        ep_ret = jnp.where(has_ep, jnp.sum(traj.ep_ret) / denom, ts.last_ret)
-        ep_cost = jnp.where(has_ep, jnp.sum(traj.ep_cost) / denom, ts.last_cost)
+        ep_ret = jnp.where(has_ep, jnp.sum(jnp.where(counted, traj.ep_ret, 0.0)) / denom,
+                           ts.last_ret)  # fmt: skip
+        ep_cost = jnp.where(has_ep, jnp.sum(jnp.where(counted, traj.ep_cost, 0.0)) / denom,
+                            ts.last_cost)  # fmt: skip
         constraint = tree_where(has_ep, strategy.update(ts.constraint, ep_cost), ts.constraint)
         penalty = strategy.penalty(constraint)
 
@@ -311,6 +340,7 @@ class Learner:
             last_ret=ep_ret,
             last_cost=ep_cost,
             hparams=ts.hparams,
+            shortened=shortened,
         )
         metrics = {
             "update": new.update,
