@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents import report
+from agents import report, report_figures
 from benchmarks import report as cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
@@ -304,11 +304,11 @@ def test_figures_written(written):
 def test_curve_band(tmp_path):
     recs = report.collect([write_runs(tmp_path)])
     ppo = [r for r in recs if r.env == "PointGoal1" and r.algo == "ppo"]
-    x, mean, lo, hi = report.curve(ppo, "J_r", reps=200)
+    x, mean, lo, hi = report_figures.curve(ppo, "J_r", reps=200)
     assert list(x) == [u * BATCH for u in range(1, UPDATES + 1)]
     assert math.isnan(mean[0]) and mean[-1] == pytest.approx(21.0)  # 10 + 10 + mean seed 1
     assert math.isnan(lo[0]) and lo[-1] < mean[-1] < hi[-1]
-    x, mean, lo, hi = report.curve([ppo[0]], "J_r")
+    x, mean, lo, hi = report_figures.curve([ppo[0]], "J_r")
     assert mean[-1] == pytest.approx(20.0) and all(math.isnan(v) for v in lo)
 
 

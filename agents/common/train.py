@@ -68,7 +68,7 @@ class TrainState:
     last_ret: Array  # J_r of the last update that completed an episode
     last_cost: Array  # J_c of the last update that completed an episode
     hparams: dict[str, Array]  # the learner's vmappable hyperparameters (float32 scalars)
-    shortened: Array  # (num_envs,) bool: the world is in its shortened first episode  # the learner's vmappable hyperparameters (float32 scalars)
+    shortened: Array  # (num_envs,) bool: the world is in its shortened first episode
 
 
 @struct.dataclass
