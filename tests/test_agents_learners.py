@@ -2,6 +2,7 @@
 are deterministic for a fixed key and carry J_r / J_c when no episode ends. (Seeds under vmap
 are checked through benchmarks.run in test_benchmarks_run.py.)"""
 
+import dataclasses
 import functools
 
 import jax
@@ -168,3 +169,31 @@ def test_staggered_starts_spread_episode_ends_over_updates(stagger):
     n = np.asarray(episodes)
     totals = np.asarray(m["J_c"])[n > 0] * n[n > 0] / 12.0
     np.testing.assert_allclose(totals, np.round(totals), atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", algorithm_names())
+def test_every_hyperparameter_is_bound_from_the_train_state(algo):
+    # Each name in the algorithm's HYPERPARAMS must reach the field it declares: the value in
+    # the train state, not the config's, is what the policy rule, the constraint strategy and
+    # the critic optimizer use.
+    module = get_algorithm(algo)
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    cfg = module.default_config(**{k: v for k, v in TINY.items() if k in fields})
+    learner = module.make_train(cfg, _env())
+    names = learner.hyper_names
+    assert "vf_lr" in names and set(names) <= {f.name for f in dataclasses.fields(learner.config)}
+    values = {n: 1000.0 + i for i, n in enumerate(names)}  # no config holds such values
+    policy, constraint, vf_opt = learner.bind(learner.hparams(**values))
+    components = {"policy": policy, "constraint": constraint}
+    for name, (component, field) in learner.hyper.items():
+        if component == "critic":
+            continue
+        assert float(getattr(components[component], field)) == values[name], name
+    # The critic optimizer's learning rate: one Adam step moves a parameter by about lr.
+    p = {"w": jnp.zeros(())}
+    upd, _ = vf_opt.update({"w": jnp.ones(())}, vf_opt.init(p), p)
+    assert float(upd["w"]) == pytest.approx(-values["vf_lr"], rel=1e-3)
+    with pytest.raises(ValueError, match="cannot vary within one compiled run"):
+        learner.hparams(hidden_sizes=3.0)
+    # Settings that change what the learner trains must not be declared inert.
+    assert not set(getattr(module, "TRAINING_INERT", ())) & set(names)
