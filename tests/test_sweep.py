@@ -287,3 +287,12 @@ def test_two_processes_split_the_cells_with_jax_distributed(tmp_path):
     assert "CarGoal1/ppo_lag: starting" in logs[1]
     for cell in ("PointGoal1/ppo_lag", "CarGoal1/ppo_lag"):
         assert json.loads((out / cell / "summary.json").read_text())["complete"]
+
+
+def test_env_settings_reach_the_environment_and_the_run_directory(tmp_path):
+    p = runner.plan("PointGoal1", "ppo_lag", STEPS, overrides=TINY, out_dir=tmp_path / "r",
+                    env_overrides={"hazards_num": 3})  # fmt: skip
+    assert runner.make_env(p).config.hazards_num == 3
+    assert p.to_yaml()["env_overrides"] == {"hazards_num": 3}
+    with pytest.raises(runner.UsageError, match="hazards_nm"):
+        runner.plan("PointGoal1", "ppo_lag", env_overrides={"hazards_nm": 3})
