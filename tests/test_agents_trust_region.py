@@ -180,7 +180,7 @@ def test_cpo_just_outside_constraint_feasible_recovery(cpo_rule):
 
 
 def test_constraint_offset_rules(env):
-    ssa = cpo.constraint_from_config(cpo.default_config(cost_limit=25.0), env)
+    ssa = cpo.constraint_from_config(cpo.default_config(cost_limit=25.0, cpo_offset="ssa"), env)
     omni = cpo.constraint_from_config(
         cpo.default_config(cost_limit=25.0, cpo_offset="omnisafe"), env
     )
@@ -189,7 +189,7 @@ def test_constraint_offset_rules(env):
     np.testing.assert_allclose(omni.penalty(state), 10.0, rtol=1e-6)
     np.testing.assert_allclose(ssa.penalty(ssa.init()), -25.0 / env.num_steps, rtol=1e-6)
     with pytest.raises(ValueError, match="num_steps"):
-        cpo.constraint_from_config(cpo.default_config(), object())
+        cpo.constraint_from_config(cpo.default_config(cpo_offset="ssa"), object())
     with pytest.raises(ValueError, match="episode_length"):
         cpo.ConstraintOffset(25.0, 0.0)
 
