@@ -136,8 +136,32 @@ def _eval_means(entry: dict[str, Any], episodes: Any) -> dict[str, float | None]
     return out
 
 
+def config_label(algo: str, config: dict[str, Any]) -> str:
+    """The algorithm config fields of a run that differ from the algorithm's current defaults
+    (configs/ALGO.yaml), as "key=value,..." ("" when none or the algorithm is unknown). The
+    budget (total_steps), the cost limit (a column of its own), grid settings (in the member's
+    setting) and fields the current defaults lack are left out."""
+    from agents import ALGORITHMS, get_algorithm
+    from agents.common.config import read_yaml
+
+    if algo not in ALGORITHMS:
+        return ""
+    defaults = read_yaml(get_algorithm(algo).DEFAULT_CONFIG)
+    diff = {}
+    for k, v in config.items():
+        if k in ("total_steps", "cost_limit") or k not in defaults:
+            continue
+        d = defaults[k]
+        same = list(v) == list(d) if isinstance(v, list | tuple) and isinstance(d, list) else v == d
+        if not same:
+            diff[k] = v
+    return _kv(diff)
+
+
 def read_run(run_dir: str | os.PathLike) -> list[MemberRecord]:
-    """The members of one run directory (old runs: one member per seed, setting "")."""
+    """The members of one run directory (old runs: one member per seed, setting ""). A member's
+    setting is its config's departures from the algorithm's defaults (`config_label`) followed
+    by its grid setting, so runs that differ in any setting are never pooled."""
     run_dir = Path(run_dir)
     run = _load(run_dir / "config.yaml", yaml.safe_load)
     if not isinstance(run, dict) or "env" not in run or "algo" not in run:
@@ -181,6 +205,7 @@ def read_run(run_dir: str | os.PathLike) -> list[MemberRecord]:
         else:
             seed, setting = int(first["seed"]), first.get("setting") or ""
             settings = _parse_setting(setting)
+        setting = ",".join(x for x in (config_label(str(run["algo"]), cfg), setting) if x)
         updates = int(mrows[-1]["update"])
         done = complete if complete is not None else (None if planned is None else
                                                       updates >= planned)  # fmt: skip

@@ -10,11 +10,16 @@ import pytest
 import yaml
 
 from agents import report, report_figures
+from agents.common.config import read_yaml
 from benchmarks import report as cli
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
-UPDATES = 10  # updates per member; num_envs 2 x rollout_len 50 = 100 env steps per update
-BATCH = 100
+UPDATES = 10  # updates per member
+# The runs use the algorithms' default batch layout: a run whose config departs from the defaults
+# is reported under a setting naming the departure (test_config_departures_are_settings).
+_DEFAULTS = read_yaml("ppo.yaml")
+NUM_ENVS, ROLLOUT_LEN = _DEFAULTS["num_envs"], _DEFAULTS["rollout_len"]
+BATCH = NUM_ENVS * ROLLOUT_LEN
 
 
 def series(r0, c0, rho_last, seed, updates=UPDATES):
@@ -30,7 +35,7 @@ def series(r0, c0, rho_last, seed, updates=UPDATES):
 
 
 def write_run(path, env, algo, members, *, old=False, cost_limit=25.0, grid=None, complete=None,
-              eval_means=None, planned=UPDATES):  # fmt: skip
+              eval_means=None, planned=UPDATES, config=None):  # fmt: skip
     """A run directory. `members`: (seed, setting, settings, rows) per member, rows from
     `series`. old=True: no member / setting columns, no members or grid in config.yaml.
     eval_means: per member (J_r, J_c, rho_c) evaluation means for eval.json."""
@@ -44,8 +49,9 @@ def write_run(path, env, algo, members, *, old=False, cost_limit=25.0, grid=None
             for i, (s, setting, settings, _) in enumerate(members)
         ]
     run["chunk"] = 1
-    run["config"] = {"total_steps": planned * BATCH, "num_envs": 2, "rollout_len": 50,
-                     "cost_limit": cost_limit, "lambda_lr": 0.05}  # fmt: skip
+    run["config"] = {"total_steps": planned * BATCH, "num_envs": NUM_ENVS,
+                     "rollout_len": ROLLOUT_LEN, "cost_limit": cost_limit, "lambda_lr": 0.05,
+                     **(config or {})}  # fmt: skip
     (path / "config.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
     head = ["update", "env_steps", "J_r", "J_c", "episodes", "episodes_total", "rho_c"]
     head = (["seed"] if old else ["member", "seed", "setting"]) + head + ["lambda", "sps"]
@@ -195,7 +201,7 @@ def test_window_means_by_hand(rows):
     # one seed, 6 updates: window 0.3 -> 2 updates (5, 6): J_r 2 + u + 7 -> 14.5
     g = rows[("PointGoal0", "ppo_lag", "")]
     assert f(g["J_r"]) == pytest.approx(14.5) and f(g["J_c"]) == pytest.approx(12 - 5.5 + 14)
-    assert int(g["updates"]) == 6 and int(g["env_steps"]) == 600
+    assert int(g["updates"]) == 6 and int(g["env_steps"]) == 6 * BATCH
     assert int(rows[("PointGoal1", "ppo", "")]["env_steps"]) == UPDATES * BATCH
 
 
@@ -360,7 +366,8 @@ def test_same_seed_twice_names_both_directories(tmp_path):
 
 def test_real_results(tmp_path):
     # old-format single-seed runs of four algorithms on PointGoal1
-    paths = report.write_report([DOCS], tmp_path / "out")
+    folders = [DOCS / f"pg1_{a}_10m" for a in ("ppo", "ppo_lag", "trpo_lag", "cpo_omnisafe")]
+    paths = report.write_report(folders, tmp_path / "out")
     got = read_csv(paths["csv"])
     assert sorted(r["algo"] for r in got) == ["cpo", "ppo", "ppo_lag", "trpo_lag"]
     for r in got:
@@ -371,3 +378,13 @@ def test_real_results(tmp_path):
     # docs/results/README.md: ppo_lag's final update 18.77 / 22.47; rho_c is the last value
     lag = next(r for r in got if r["algo"] == "ppo_lag")
     assert f(lag["rho_c"]) == pytest.approx(0.0237422)
+
+
+def test_config_departures_are_settings(tmp_path):
+    # Two runs of the same seed that differ in the batch layout are two groups, not a duplicate.
+    rows = series(5.0, 30.0, 0.02, 0)
+    write_run(tmp_path / "a", "PointGoal1", "ppo_lag", [plain(0, rows)])
+    write_run(tmp_path / "b", "PointGoal1", "ppo_lag", [plain(0, rows)],
+              config={"num_envs": 8, "rollout_len": 4000})  # fmt: skip
+    got = {r["setting"] for r in report.aggregate(report.collect([tmp_path]), reps=100)}
+    assert got == {"", "num_envs=8,rollout_len=4000"}
