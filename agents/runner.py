@@ -11,7 +11,7 @@ each point of `grid`, a mapping of hyperparameters the learner reads from its tr
 (`module.HYPERPARAMS`: cost limit, learning rates, multiplier gains) to lists of values. Seed i
 uses PRNGKey(seed + i) whatever the grid point, so a member equals a one-member run with the
 same seed and settings. With several local devices the members are split across them when they
-divide evenly (`jax.shard_map`, one program); a single member's worlds are split (`VecEnv`).
+divide evenly (`jax.shard_map`, one program), otherwise each member's worlds are (`VecEnv`).
 
 The host loop calls one jitted chunk of K updates (a `lax.scan`) at a time. After each chunk it
 appends the chunk's rows to metrics.csv (flushed), rewrites the checkpoint atomically and prints
@@ -310,7 +310,7 @@ def placement(
     devices: Sequence[Any] | str | None, num_members: int, num_envs: int
 ) -> tuple[str, tuple[Any, ...]]:
     """How a run uses the devices: ("members", devs) splits members across devices,
-    ("worlds", devs) splits a single member's worlds (VecEnv), ("none", ()) keeps one device.
+    ("worlds", devs) splits each member's worlds (VecEnv), ("none", ()) keeps one device.
 
     `devices`: "auto" (every local device), None (one device) or a sequence of devices.
     """
@@ -328,16 +328,12 @@ def placement(
         return "none", ()
     if num_members % len(devs) == 0:
         return "members", devs
-    # Worlds are split only for a single member: vmapping members over an MJX VecEnv whose
-    # worlds are split across CPU devices hung on its first update (3 PointGoal1 seeds on 2
-    # devices); several members that do not divide evenly stay on one device.
-    if num_members == 1 and num_envs % len(devs) == 0:
+    if num_envs % len(devs) == 0:
         return "worlds", devs
     if isinstance(devices, str):
         return "none", ()
     raise UsageError(
-        f"{num_members} members do not divide across {len(devs)} devices (nor, for one member, "
-        f"{num_envs} worlds); give devices=None or a number of devices that divides them"
+        f"neither {num_members} members nor {num_envs} worlds divide across {len(devs)} devices"
     )
 
 
