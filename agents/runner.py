@@ -11,7 +11,7 @@ each point of `grid`, a mapping of hyperparameters the learner reads from its tr
 (`module.HYPERPARAMS`: cost limit, learning rates, multiplier gains) to lists of values. Seed i
 uses PRNGKey(seed + i) whatever the grid point, so a member equals a one-member run with the
 same seed and settings. With several local devices the members are split across them when they
-divide evenly (`jax.shard_map`, one program), otherwise each member's worlds are (`VecEnv`).
+divide evenly (`jax.shard_map`, one program); a single member's worlds are split (`VecEnv`).
 
 The host loop calls one jitted chunk of K updates (a `lax.scan`) at a time. After each chunk it
 appends the chunk's rows to metrics.csv (flushed), rewrites the checkpoint atomically and prints
@@ -310,7 +310,7 @@ def placement(
     devices: Sequence[Any] | str | None, num_members: int, num_envs: int
 ) -> tuple[str, tuple[Any, ...]]:
     """How a run uses the devices: ("members", devs) splits members across devices,
-    ("worlds", devs) splits each member's worlds (VecEnv), ("none", ()) keeps one device.
+    ("worlds", devs) splits a single member's worlds (VecEnv), ("none", ()) keeps one device.
 
     `devices`: "auto" (every local device), None (one device) or a sequence of devices.
     """
