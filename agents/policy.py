@@ -65,6 +65,8 @@ class LoadedRun:
     act: Callable[[Any, Array, Array, bool], Array]
     members: list[dict[str, Any]]
     update: int
+    env_name: str  # the environment `env` was built as, and its settings
+    env_overrides: dict[str, Any]
 
     def member_params(self, member: int) -> dict[str, Any]:
         if not 0 <= member < len(self.members):
@@ -100,12 +102,12 @@ def load_run(
         overrides.update(env_overrides or {})
         if env is not None:
             name = runner.check_env(name, overrides)
-        plan_env = dataclasses.replace(plan, env=name, env_overrides=overrides)
-        env_obj = runner.make_env(plan_env)
+        env_obj = runner.make_env(dataclasses.replace(plan, env=name, env_overrides=overrides))
     else:
         if env_overrides:
             raise runner.UsageError("env_overrides need an environment name, not an Env object")
         env_obj = env
+        name, overrides = getattr(env, "name", plan.env), dict(plan.env_overrides)
     params = policy_params(state)
     obs_size = int(np.shape(params["obs_stats"].mean)[-1])
     if obs_size != env_obj.observation_size:
@@ -123,7 +125,8 @@ def load_run(
             f"the policy of {run_dir} acts with {probe.shape[-1]} numbers, "
             f"{runner.env_name_of(env_obj)} takes {env_obj.action_size}"
         )
-    return LoadedRun(run_dir, plan, env_obj, params, act, plan.members, int(meta["update"]))
+    return LoadedRun(run_dir, plan, env_obj, params, act, plan.members, int(meta["update"]),
+                     name, overrides)  # fmt: skip
 
 
 def load_policy(
@@ -203,11 +206,7 @@ def evaluate_run_dir(
     """Loads every member of `run_dir` and evaluates it (on another environment or settings when
     given); returns the eval.json content (`trained_on` names the training env when it differs)."""
     loaded = load_run(run_dir, env, env_overrides)
-    name = getattr(loaded.env, "name", loaded.plan.env)
-    overrides = dict(loaded.plan.env_overrides)
-    if env is None or isinstance(env, str):
-        overrides = {} if env is not None else overrides
-        overrides.update(env_overrides or {})
+    name, overrides = loaded.env_name, loaded.env_overrides
     plan = dataclasses.replace(loaded.plan, env=name, env_overrides=overrides)
     result = evaluate_params(plan, loaded.env, loaded.params, episodes, deterministic, seed)
     result["update"] = loaded.update
