@@ -212,9 +212,7 @@ class Learner:
             raise ValueError(f"hparams must have keys {self.hyper_names}, got {sorted(hparams)}")
         _, constraint, _ = self.bind(hparams)
         key, k_env, k_pi, k_vr, k_vc = jax.random.split(key, 5)
-        dummy = jnp.zeros((1, self.env.observation_size), jnp.float32)
-        actor = self.actor.init(k_pi, dummy)
-        critic = {"reward": self.critic.init(k_vr, dummy), "cost": self.critic.init(k_vc, dummy)}
+        actor, critic = self._init_networks(k_pi, k_vr, k_vc)
         zero = jnp.zeros((), jnp.float32)
         env_state, shortened = self._staggered(self.venv.reset(k_env))
         return TrainState(
@@ -235,6 +233,25 @@ class Learner:
             hparams={n: jnp.asarray(v, jnp.float32) for n, v in hparams.items()},
             shortened=shortened,
         )
+
+    def _init_networks(self, k_pi: Array, k_vr: Array, k_vc: Array) -> tuple[Any, Any]:
+        """Actor and critic parameters; under `vmap`, one member after another.
+
+        The orthogonal initialisation factors every weight matrix with LAPACK's QR. Batched over
+        members, that call splits its batch over XLA's CPU thread pool and waits for the pieces
+        from inside the same pool: two such calls at once held both threads of a 2-core machine
+        waiting forever (a 3-seed PointGoal1 run never reached its first update). Looping over
+        members (`sequential_vmap`) factors one matrix per call, which runs inline; the values
+        are the same as a single member's.
+        """
+        dummy = jnp.zeros((1, self.env.observation_size), jnp.float32)
+
+        @jax.custom_batching.sequential_vmap
+        def networks(k_pi: Array, k_vr: Array, k_vc: Array) -> tuple[Any, Any]:
+            critic = {"reward": self.critic.init(k_vr, dummy), "cost": self.critic.init(k_vc, dummy)}
+            return self.actor.init(k_pi, dummy), critic
+
+        return networks(k_pi, k_vr, k_vc)
 
     def _staggered(self, vs: VecState) -> tuple[VecState, Array]:
         """Fresh worlds with staggered episode clocks, and which of them start shortened.
