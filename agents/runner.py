@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import itertools
 import json
 import math
@@ -55,9 +56,25 @@ CHUNK_TARGET_STEPS = 30_000  # auto chunk: about this many env steps (all member
 EVAL_EPISODES = 100
 CHECKPOINT = "checkpoint.msgpack"
 
-# Compiled learners of this process, reused by later runs with the same algorithm, config (up to
-# total_steps), env object, members and chunk (a resumed or repeated run in one process).
+# The compiled learner of the last run of this process, reused by the next run with the same
+# algorithm, config (up to total_steps), env object, members and chunk (a resumed or repeated run
+# in one process). One entry only: every compiled XLA:CPU program holds a few thousand memory
+# mappings until it is freed, and a process may hold at most `vm.max_map_count` (65,530 by
+# default on Linux) before the next compile crashes.
 _COMPILED: dict[tuple, tuple[Any, Any, Any]] = {}
+
+
+def release_compiled() -> None:
+    """Frees this process's compiled learner and JAX's caches of compiled programs.
+
+    A sweep calls it between cells so that a long grid holds one cell's programs at a time.
+    Jitted functions elsewhere in the process stay valid; they compile again on their next call.
+    """
+    import jax
+
+    _COMPILED.clear()
+    jax.clear_caches()
+    gc.collect()
 
 
 class UsageError(ValueError):
@@ -434,6 +451,7 @@ def execute(
     learner, init, chunk = _COMPILED.get(cache_key, (None, None, None))
     update = None
     if learner is None:
+        _COMPILED.clear()  # the previous run's program is freed before this one compiles
         learner, init, update, mode = _programs(plan, env, devices)
         init = jax.jit(init)
     keys = member_keys(plan)

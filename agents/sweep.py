@@ -17,6 +17,9 @@ from its checkpoint, a failed cell is tried again. A cell that raises is recorde
 `process_index` / `process_count` given), process p runs the cells i with i % count == p, each on
 its own local devices; cells share nothing, so no collective runs between hosts. OUT/sweep.yaml
 records the sweep; a rerun with different settings into the same OUT is refused.
+
+Before each cell the sweep frees the compiled programs of the one before
+(`runner.release_compiled`): a process holds one cell's programs at a time, however long the grid.
 """
 
 from __future__ import annotations
@@ -250,6 +253,7 @@ def sweep(
             continue
         (cell.plan.out / ERROR).unlink(missing_ok=True)
         say(f"{cell.name}: {'resuming' if state == 'partial' else 'starting'}")
+        runner.release_compiled()  # one cell's programs at a time (memory mappings, RAM)
         try:
             env = make_env(cell.env) if make_env else None
             result = runner.execute(cell.plan, env, devices=devices, log=log)

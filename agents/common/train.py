@@ -248,8 +248,8 @@ class Learner:
 
         @jax.custom_batching.sequential_vmap
         def networks(k_pi: Array, k_vr: Array, k_vc: Array) -> tuple[Any, Any]:
-            critic = {"reward": self.critic.init(k_vr, dummy), "cost": self.critic.init(k_vc, dummy)}
-            return self.actor.init(k_pi, dummy), critic
+            reward, cost = self.critic.init(k_vr, dummy), self.critic.init(k_vc, dummy)
+            return self.actor.init(k_pi, dummy), {"reward": reward, "cost": cost}
 
         return networks(k_pi, k_vr, k_vc)
 
