@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +112,27 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: tree}
 
 
-def restore(path: Path, template: Any) -> tuple[Any, dict[str, Any]]:
+def restore(
+    path: Path, template: Any, zero_if_missing: Sequence[str] = ()
+) -> tuple[Any, dict[str, Any]]:
     """The train state saved at `path`, shaped like `template` (arrays or ShapeDtypeStructs).
 
     Raises ValueError naming each field that the file lacks, that the file has but the template
-    does not, or whose shape or dtype differs.
+    does not, or whose shape or dtype differs. Fields under one of the `zero_if_missing` path
+    prefixes (e.g. "env/episode/metrics/") that the file lacks are filled with zeros instead
+    (state added by a newer safejax whose zero is a valid start); meta["zero_filled"] lists them.
     """
     saved, meta = read(path)
     have = _flat(saved)
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(template)
     want = {"/".join(_name(e) for e in p) or "value": s for p, s in leaves_with_path}
+    filled = [p for p in sorted(set(want) - set(have)) if p.startswith(tuple(zero_if_missing))]
+    for p in filled:
+        if _is_key(want[p]):
+            raise ValueError(f"{path}: random key field {p} cannot be filled with zeros")
+        have[p] = np.zeros(want[p].shape, want[p].dtype)
+    if filled:
+        meta = {**meta, "zero_filled": filled}
     problems = [f"missing in the file: {p}" for p in sorted(set(want) - set(have))]
     problems += [f"not in the train state: {p}" for p in sorted(set(have) - set(want))]
     for p in sorted(set(want) & set(have)):

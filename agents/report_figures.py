@@ -23,13 +23,12 @@ from agents.report import (
 )
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kw) -> Any:
+    """A matplotlib Figure outside pyplot: no global backend switch, nothing to close (a
+    notebook that imports this keeps its own backend)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kw)
 
 
 def curve(
@@ -67,7 +66,6 @@ def curve(
 def plot_curves(records: Sequence[MemberRecord], out: str | os.PathLike) -> dict[str, Path]:
     """curves_<ENV>.png per environment: J_r, J_c (cost limits dashed) and rho_c against env
     steps, one line per algorithm and setting (mean over seeds) with its 95% band."""
-    plt = _pyplot()
     groups = group_records(records)
     paths = {}
     for env in sorted({k[0] for k in groups}):
@@ -75,7 +73,8 @@ def plot_curves(records: Sequence[MemberRecord], out: str | os.PathLike) -> dict
         labels = [label({"algo": k[2], "setting": k[3], "env_overrides": k[1]}) for k in keys]
         labels = [f"{t} (limit {k[4]:g})" if labels.count(t) > 1 else t
                   for t, k in zip(labels, keys, strict=True)]  # fmt: skip
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+        fig = _figure(figsize=(16, 4.5))
+        axes = fig.subplots(1, 3)
         for i, (k, text) in enumerate(zip(keys, labels, strict=True)):
             color = f"C{i % 10}"
             for ax, m in zip(axes, METRICS, strict=True):
@@ -97,7 +96,6 @@ def plot_curves(records: Sequence[MemberRecord], out: str | os.PathLike) -> dict
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", env)
         paths[env] = Path(out) / f"curves_{name}.png"
         fig.savefig(paths[env], dpi=100)
-        plt.close(fig)
     return paths
 
 
@@ -107,11 +105,11 @@ def plot_scatter(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pat
     points = [r for r in rows if r["norm_J_r"] is not None and r["norm_J_c"] is not None]
     if not points:
         return None
-    plt = _pyplot()
     envs = sorted({r["env"] for r in points})
     algos = sorted({r["algo"] for r in points})
     markers = "osD^v<>phX*"
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig = _figure(figsize=(7, 5.5))
+    ax = fig.subplots()
     for r in points:
 
         def err(m: str, r: dict = r) -> Any:
@@ -133,5 +131,4 @@ def plot_scatter(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pat
     ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)

@@ -3,13 +3,17 @@
 A run trains one or more *members* side by side in one compiled program: seeds, and settings
 that the learner can vary without recompiling (several cost limits, learning rates). Each member
 is `{"member": i, "seed": s, "setting": "cost_limit=10", "settings": {"cost_limit": 10.0}}`
-(setting "" and settings {} without a grid). metrics.csv has one row per update and member.
+(setting "" and settings {} without a grid). metrics.csv has one row per update and member:
+FIRST_COLUMNS, then the learner's other metrics in name order (among them the `ep_*` episode
+means of agents/common/train.py), then HOST_COLUMNS. J_r and J_c are empty before the first
+episode ends; the `ep_*` columns are empty in updates where no episode ended (`episodes` 0).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +48,52 @@ def rows_from_metrics(
             row.update({name: v[k, m].item() for name, v in metrics.items()})
             if row["episodes_total"] == 0:  # nothing to report yet
                 row["J_r"] = row["J_c"] = ""
+            if row.get("episodes") == 0:  # no episode of this update to average over
+                row.update(dict.fromkeys(episode_columns(row), ""))
             rows.append(row)
     return rows
 
 
+def episode_columns(row: dict[str, Any]) -> list[str]:
+    """The `ep_*` columns of a row (episode means; empty when no episode ended)."""
+    from agents.common.train import EPISODE_PREFIX
+
+    return [c for c in row if c.startswith(EPISODE_PREFIX)]
+
+
+def columns(row: dict[str, Any]) -> list[str]:
+    """metrics.csv's column order for rows like `row`."""
+    extra = sorted(set(row) - set(FIRST_COLUMNS) - set(HOST_COLUMNS))
+    return FIRST_COLUMNS + extra + HOST_COLUMNS
+
+
 def append_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Appends rows (header first if the file is new); closed, hence flushed, on return."""
-    extra = sorted(set(rows[0]) - set(FIRST_COLUMNS) - set(HOST_COLUMNS))
-    new_file = not path.exists()
+    """Appends rows (header first if the file is new); closed, hence flushed, on return.
+
+    A file whose header lacks some of the rows' columns (rows of a run resumed by a newer
+    safejax that reports more metrics) is rewritten first with the new header, its old rows
+    empty in the new columns, so every value stays under its own column name.
+    """
+    fieldnames = columns(rows[0])
+    header = []
+    if path.exists():
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+    if header and set(fieldnames) <= set(header):
+        fieldnames = header
+    elif header:
+        fieldnames = columns(dict.fromkeys(header + fieldnames))
+        with open(path, newline="") as f:
+            old = list(csv.DictReader(f))
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+            w.writeheader()
+            w.writerows(old)
+        os.replace(tmp, path)
+    new_file = not header
     with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIRST_COLUMNS + extra + HOST_COLUMNS)
+        w = csv.DictWriter(f, fieldnames=fieldnames, restval="")
         if new_file:
             w.writeheader()
         w.writerows({k: fmt(v) for k, v in r.items()} for r in rows)
@@ -98,13 +138,12 @@ def _member_key(r: dict[str, str]) -> str:
 def plot(rows: list[dict[str, str]], path: Path, title: str, cost_limit: float) -> None:
     """Return and cost vs env steps: per setting, one thin line per member and their mean."""
     import matplotlib
+    from matplotlib.figure import Figure  # outside pyplot: the caller's backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     settings = list(dict.fromkeys(r.get("setting", "") for r in rows))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, col, label in ((axes[0], "J_r", "return J_r"), (axes[1], "J_c", "cost J_c")):
         for i, setting in enumerate(settings):
             sel = [r for r in rows if r.get("setting", "") == setting]
@@ -135,7 +174,6 @@ def plot(rows: list[dict[str, str]], path: Path, title: str, cost_limit: float) 
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _round(x: float | None) -> float | None:

@@ -18,11 +18,15 @@ appends the chunk's rows to metrics.csv (flushed), rewrites the checkpoint atomi
 a progress line. Ctrl-C or SIGTERM stops after the running chunk (a second one aborts at once);
 every row written so far stays, and `resume` continues from the last checkpoint without
 repeating finished updates. A finished run is evaluated (`agents.evaluate`, mean action,
-`eval_episodes` episodes per member) into eval.json. The run directory holds:
+`eval_episodes` episodes per member) into eval.json. The rows also go to TensorBoard event files
+(on by default) and to Weights & Biases when asked (`wandb=True`; agents/livelog.py), chunk by
+chunk. The run directory holds:
 
     config.yaml         env, env_overrides, algo, seeds, grid, members, chunk, algorithm config,
                         package versions: everything `load_policy` needs to rebuild the policy
     metrics.csv         one row per update and member (agents/runfiles.py)
+    events.out.tfevents.*  TensorBoard event files: every metrics.csv column as a scalar per
+                        member (agents/livelog.py; tensorboard=False: none)
     checkpoint.msgpack  train state of all members by field name (agents/checkpoint.py)
     summary.json        windowed training means and the evaluation, per setting
     eval.json           the evaluation of every member (J_r, J_c, rho_c with 95% intervals)
@@ -49,12 +53,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents import checkpoint, runfiles
+from agents import checkpoint, livelog, runfiles
 
 DEFAULT_STEPS = 320_000
 CHUNK_TARGET_STEPS = 30_000  # auto chunk: about this many env steps (all members) per chunk
 EVAL_EPISODES = 100
 CHECKPOINT = "checkpoint.msgpack"
+# Train-state fields a checkpoint written before they existed may lack; resuming starts them at
+# zero (the per-metric sums of the episodes running at the checkpoint then miss its earlier steps).
+NEWER_FIELDS = ("env/episode/metrics/", "env/episode/done_metrics/")
 
 # The compiled learner of the last run of this process, reused by the next run with the same
 # algorithm, config (up to total_steps), env object, members and chunk (a resumed or repeated run
@@ -428,6 +435,15 @@ def member_keys(plan: RunPlan) -> Any:
     return jax.vmap(jax.random.PRNGKey)(jnp.asarray([m["seed"] for m in plan.members]))
 
 
+def check_logging(tensorboard: bool, wandb: bool, wandb_project: str | None) -> None:
+    """UsageError when a requested log destination cannot be used (package missing, a project
+    name without wandb); see agents/livelog.py."""
+    try:
+        livelog.check(tensorboard, wandb, wandb_project)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
 def execute(
     plan: RunPlan,
     env: Any = None,
@@ -435,11 +451,20 @@ def execute(
     devices: Sequence[Any] | str | None = "auto",
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = print,
+    tensorboard: bool = True,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> RunResult:
-    """Runs (or resumes, when plan.out holds a checkpoint) `plan` to its planned updates."""
+    """Runs (or resumes, when plan.out holds a checkpoint) `plan` to its planned updates.
+
+    `tensorboard`: write TensorBoard event files into plan.out; `wandb`: log to Weights & Biases
+    too (project `wandb_project`, default "safejax"; needs `pip install wandb`). A requested
+    destination that cannot be used raises UsageError before anything is built.
+    """
     import jax
     import jax.numpy as jnp
 
+    check_logging(tensorboard, wandb, wandb_project)
     say = log or (lambda _: None)
     env = make_env(plan, env)
     cfg, out = plan.config, plan.out
@@ -463,11 +488,16 @@ def execute(
     host = {"train_s": 0.0, "steps_run": 0, "compile_s": 0.0}
     t_start = time.perf_counter()
     if ckpt.exists():
-        ts, meta = checkpoint.restore(ckpt, jax.eval_shape(init, keys, hp))
+        ts, meta = checkpoint.restore(ckpt, jax.eval_shape(init, keys, hp), NEWER_FIELDS)
         host.update(meta["host"])
         done = int(meta["update"])
         runfiles.truncate_csv(csv_path, done)
         say(f"resuming {out} at update {done}/{cfg.num_updates}")
+        if meta.get("zero_filled"):
+            say(
+                "note: the checkpoint predates per-metric episode sums; the episodes running at "
+                "its update count their ep_cost_* / ep_goals_met from the resume on"
+            )
     else:
         if csv_path.exists():
             csv_path.unlink()  # rows without a checkpoint cannot be continued
@@ -488,7 +518,18 @@ def execute(
         previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     status = 0
     rows: list[dict[str, Any]] = []
+    logs = livelog.RunLogs(
+        out, tensorboard=tensorboard, wandb=wandb, wandb_project=wandb_project,
+        first_update=done, config=plan.to_yaml(),
+    )  # fmt: skip
+    failed = False
     try:
+        if done < cfg.num_updates:
+            # Before compiling, so that a W&B login or network problem shows at once; its time
+            # is not compile time.
+            t_open = time.perf_counter()
+            logs.open((done + 1) * cfg.batch_size)  # env_steps of the first row to come
+            t_start += time.perf_counter() - t_open
         if done < cfg.num_updates and chunk is None:
             from agents.common.train import make_chunk
 
@@ -511,6 +552,7 @@ def execute(
             for r in rows:
                 r.update(sps=round(sps), time_s=round(host["train_s"], 2))
             runfiles.append_csv(csv_path, rows)
+            logs.write(rows)
             bad = runfiles.nonfinite(rows)
             if bad:
                 print(
@@ -536,9 +578,13 @@ def execute(
     except KeyboardInterrupt:
         stop.reason = stop.reason or "SIGINT"
         say("\naborted")
+    except BaseException:
+        failed = True
+        raise
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        logs.close(1 if failed else status or (130 if stop.reason else 0))
     evaluation = None
     if status == 0 and stop.reason is None and done >= cfg.num_updates and plan.eval_episodes:
         evaluation = evaluate_run(plan, env, ts, log=say)
@@ -613,19 +659,26 @@ def run(
     devices: Sequence[Any] | str | None = "auto",
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = print,
+    tensorboard: bool = True,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> RunResult:
     """Trains `algo` on `env` and writes the run directory `out_dir` (see the module docstring).
 
     Example (a notebook): `agents.run("PointGoal1", "ppo_lag", 200_000, seeds=2,
     overrides={"num_envs": 64}, grid={"cost_limit": [10, 25]}, out_dir="runs/demo")`.
+    `tensorboard=False` writes no TensorBoard event files; `wandb=True` also logs to Weights &
+    Biases (project `wandb_project`, default "safejax"; needs `pip install wandb`).
     Bad input raises UsageError before anything is compiled.
     """
+    check_logging(tensorboard, wandb, wandb_project)
     p = plan(
         env, algo, steps, seeds, overrides, out_dir, seed=seed, grid=grid,
         env_overrides=env_overrides, chunk=chunk, eval_episodes=eval_episodes,
     )  # fmt: skip
     return execute(p, None if isinstance(env, str) else env, devices=devices,
-                   on_chunk=on_chunk, log=log)  # fmt: skip
+                   on_chunk=on_chunk, log=log, tensorboard=tensorboard, wandb=wandb,
+                   wandb_project=wandb_project)  # fmt: skip
 
 
 def resume(
@@ -636,8 +689,14 @@ def resume(
     devices: Sequence[Any] | str | None = "auto",
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = print,
+    tensorboard: bool = True,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> RunResult:
     """Continues the run in `run_dir` from its checkpoint (`steps`: a new budget per member).
-    `env`: the Env object for runs of an unregistered environment."""
+    `env`: the Env object for runs of an unregistered environment. The logging arguments are
+    `run`'s; the TensorBoard scalars continue in a new event file in `run_dir`."""
+    check_logging(tensorboard, wandb, wandb_project)
     p = read_plan(run_dir, steps)
-    return execute(p, env, devices=devices, on_chunk=on_chunk, log=log)
+    return execute(p, env, devices=devices, on_chunk=on_chunk, log=log, tensorboard=tensorboard,
+                   wandb=wandb, wandb_project=wandb_project)  # fmt: skip

@@ -218,9 +218,18 @@ def sweep(
     process_index: int | None = None,
     process_count: int | None = None,
     log: Callable[[str], None] | None = print,
+    tensorboard: bool = True,
+    wandb: bool = False,
+    wandb_project: str | None = None,
 ) -> SweepResult:
     """Runs (or resumes) every cell of the sweep that belongs to this process; see the module
-    docstring. `make_env(name)` replaces `safejax.make` (tests, custom environments)."""
+    docstring. `make_env(name)` replaces `safejax.make` (tests, custom environments).
+
+    `tensorboard`, `wandb`, `wandb_project`: each cell's live logs, as `agents.run`'s (one
+    TensorBoard log directory and one W&B run per cell); they are not part of the sweep's
+    settings, so a rerun may change them. A destination that cannot be used raises UsageError
+    before any cell starts."""
+    runner.check_logging(tensorboard, wandb, wandb_project)
     say = log or (lambda _: None)
     spec, cells = plan_cells(
         envs, algos, seeds, out_dir, seed=seed, grid=grid, steps=steps, overrides=overrides,
@@ -256,7 +265,10 @@ def sweep(
         runner.release_compiled()  # one cell's programs at a time (memory mappings, RAM)
         try:
             env = make_env(cell.env) if make_env else None
-            result = runner.execute(cell.plan, env, devices=devices, log=log)
+            result = runner.execute(
+                cell.plan, env, devices=devices, log=log, tensorboard=tensorboard, wandb=wandb,
+                wandb_project=wandb_project,
+            )  # fmt: skip
         except Exception as e:  # one cell's crash must not stop the others
             cell.plan.out.mkdir(parents=True, exist_ok=True)
             (cell.plan.out / ERROR).write_text(traceback.format_exc())

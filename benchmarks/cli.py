@@ -35,6 +35,33 @@ def add_override_args(p: argparse.ArgumentParser, grid: bool = False) -> None:
         )  # fmt: skip
 
 
+def add_logging_args(p: argparse.ArgumentParser) -> None:
+    """The live-log flags: TensorBoard event files (on unless --no-tensorboard) and W&B."""
+    p.add_argument(
+        "--no-tensorboard", dest="tensorboard", action="store_false",
+        help="write no TensorBoard event files into the run directory",
+    )  # fmt: skip
+    p.add_argument(
+        "--wandb", action="store_true",
+        help="also log to Weights & Biases (needs: pip install wandb)",
+    )  # fmt: skip
+    p.add_argument(
+        "--wandb-project", metavar="NAME",
+        help="W&B project (default safejax; only with --wandb)",
+    )  # fmt: skip
+
+
+def logging_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """`tensorboard`, `wandb`, `wandb_project` keywords of agents.run / agents.sweep."""
+    if args.wandb_project is not None and not args.wandb:
+        raise UsageError("--wandb-project needs --wandb")
+    return {
+        "tensorboard": args.tensorboard,
+        "wandb": args.wandb,
+        "wandb_project": args.wandb_project,
+    }
+
+
 def parse_pairs(items: list[str], flag: str) -> dict[str, Any]:
     """["key=value", ...] -> {key: YAML-parsed value}; a malformed item raises UsageError."""
     out: dict[str, Any] = {}

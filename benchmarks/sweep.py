@@ -3,11 +3,13 @@
 
     python -m benchmarks.sweep --envs PointGoal1,CarGoal1 --algos ppo_lag,cpo --seeds 5 \\
         [--grid cost_limit=10,25,50] [--steps N] [--set KEY=VALUE] [--env-set KEY=VALUE] \\
-        [--eval-episodes N] --out DIR
+        [--eval-episodes N] [--no-tensorboard] [--wandb [--wandb-project NAME]] --out DIR
 
 Each (environment, algorithm) is one run directory DIR/ENV/ALGO whose seeds and vmappable grid
 values train side by side in one compiled program, spread over every local device. Run the same
-command again to resume: finished cells are skipped, interrupted ones continue. Then
+command again to resume: finished cells are skipped, interrupted ones continue. Every cell writes
+TensorBoard event files beside its metrics.csv (`tensorboard --logdir DIR` shows all cells;
+--no-tensorboard: none); --wandb logs each cell as a Weights & Biases run. Then
 `python -m benchmarks.report DIR` compares them.
 
 Several hosts: start one process per host with the same arguments plus
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="initialize jax.distributed from the cluster's environment",
     )
+    cli.add_logging_args(p)
     return p
 
 
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None, make_env: Callable[[str], Any] | None = 
         grid = cli.parse_grid(args.grid)
         overrides = cli.parse_pairs(args.set, "--set")
         env_overrides = cli.parse_pairs(args.env_set, "--env-set")
+        logging = cli.logging_kwargs(args)
         # jax.distributed must connect before the process's first JAX computation; every input
         # is still checked before anything is compiled.
         _init_distributed(args)
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None, make_env: Callable[[str], Any] | None = 
     from agents import runner, sweep
 
     try:
+        runner.check_logging(**logging)
         sweep.plan_cells(
             _names(args.envs), _names(args.algos), args.seeds, args.out, seed=args.seed,
             grid=grid, steps=args.steps, overrides=overrides, env_overrides=env_overrides,
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None, make_env: Callable[[str], Any] | None = 
         result = sweep.sweep(
             _names(args.envs), _names(args.algos), args.seeds, args.out, seed=args.seed,
             grid=grid, steps=args.steps, overrides=overrides, env_overrides=env_overrides,
-            eval_episodes=args.eval_episodes, chunk=args.chunk, make_env=make_env,
+            eval_episodes=args.eval_episodes, chunk=args.chunk, make_env=make_env, **logging,
         )  # fmt: skip
     except (cli.UsageError, runner.UsageError) as e:
         return cli.fail(str(e))

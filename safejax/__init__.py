@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import io
 
-# Importing it applies safejax's CPU flags to XLA_FLAGS; it must come before the first JAX
-# computation of the process, since XLA reads its flags once.
-from safejax import xla_flags  # noqa: F401
+# Imported first for their effect: `xla_flags` appends safejax's CPU flags to XLA_FLAGS (XLA reads
+# them once, at the first JAX computation); `render_backend` picks a headless OpenGL backend (EGL,
+# else OSMesa) for `safejax.render` unless MUJOCO_GL is set (MuJoCo reads it once, on import).
+from safejax import render_backend, xla_flags  # noqa: F401
 
 # mujoco.mjx prints a notice on stdout when the optional Warp backend is absent (the CPU default);
 # keep stdout clean for machine-readable output (`benchmarks.sps --json`).
@@ -23,6 +24,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 from safejax.config import EnvConfig
 from safejax.env import Env
 from safejax.registry import canonical_name, config_for, registered_names
+from safejax.render import Renderer, render
 from safejax.types import State
 from safejax.vector import EpisodeStats, VecEnv, VecState
 
@@ -41,6 +43,8 @@ __all__ = [
     "State",
     "VecEnv",
     "VecState",
+    "Renderer",
     "make",
+    "render",
     "registered_names",
 ]

@@ -2,7 +2,8 @@
 
 This is the only wrapper layer. It vmaps `Env.reset`/`Env.step`, resets finished worlds to a
 freshly sampled layout, keeps the pre-reset observation for bootstrapping (`final_obs`), and
-reports each completed episode's return, cost and length exactly once, on the step it ends.
+reports each completed episode's return, cost, length and summed metrics (per-constraint costs,
+goals met) exactly once, on the step it ends.
 
 With more than one local device (on a CPU, `safejax.xla_flags` makes one device per core), the
 worlds are split evenly across the devices with `jax.shard_map`: each device steps its own
@@ -12,6 +13,7 @@ halves of the batch at once instead of leaving a core idle between XLA's small k
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -29,9 +31,15 @@ from safejax.types import Array, State
 class EpisodeStats:
     """Running and completed-episode statistics, one entry per world.
 
-    `ret`, `cost`, `length` accumulate over the current episode. On a step where an episode ends,
-    `done` is True and `done_ret`, `done_cost`, `done_length` hold that episode's totals (they are
-    zero elsewhere), so a learner can sum `done_*` over a rollout and divide by the sum of `done`.
+    `ret`, `cost`, `length` accumulate over the current episode, and `metrics` holds one float32
+    running sum per key of the env's `State.metrics` (per-constraint costs, `goal_met`, ...: the
+    env's fixed keys, so stats of different worlds and runs stack). On a step where an episode
+    ends, `done` is True and `done_ret`, `done_cost`, `done_length` and `done_metrics` hold that
+    episode's totals (they are zero elsewhere), so a learner can sum `done_*` over a rollout and
+    divide by the sum of `done`. The running sums restart from zero on the step after.
+
+    `metrics` and `done_metrics` default to empty mappings (no per-metric sums), for stats built
+    without an env state; `VecEnv` always fills them from the env's metrics.
     """
 
     ret: Array
@@ -41,10 +49,15 @@ class EpisodeStats:
     done_ret: Array
     done_cost: Array
     done_length: Array
+    metrics: dict[str, Array] = dataclasses.field(default_factory=dict)
+    done_metrics: dict[str, Array] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def zeros(cls, num_envs: int) -> EpisodeStats:
+    def zeros(cls, num_envs: int, metric_keys: Sequence[str] = ()) -> EpisodeStats:
+        """Stats of `num_envs` worlds at the start of their episodes, with a zero running sum
+        for each of `metric_keys` (the env's `State.metrics` keys)."""
         f = jnp.zeros((num_envs,), jnp.float32)
+        sums = {k: f for k in metric_keys}
         return cls(
             ret=f,
             cost=f,
@@ -53,6 +66,8 @@ class EpisodeStats:
             done_ret=f,
             done_cost=f,
             done_length=jnp.zeros((num_envs,), jnp.int32),
+            metrics=sums,
+            done_metrics=dict(sums),
         )
 
 
@@ -138,7 +153,8 @@ class VecEnv:
         """`reset` for the worlds of one device (all of them without sharding): every leaf of
         the VecState is made here, so that reset and step outputs are laid out alike."""
         state = self._reset(keys)
-        return VecState(state=state, final_obs=state.obs, episode=EpisodeStats.zeros(keys.shape[0]))
+        episode = EpisodeStats.zeros(keys.shape[0], tuple(state.metrics))
+        return VecState(state=state, final_obs=state.obs, episode=episode)
 
     def step(self, vstate: VecState, action: Array) -> VecState:
         expected = (self.num_envs, self.env.action_size)
@@ -154,6 +170,13 @@ class VecEnv:
         ret = ep.ret + state.reward
         cost = ep.cost + state.cost
         length = ep.length + 1
+        if set(ep.metrics) != set(state.metrics):
+            raise ValueError(
+                f"the episode stats sum the metrics {sorted(ep.metrics)} but the env reports "
+                f"{sorted(state.metrics)}; start from VecEnv.reset (or EpisodeStats.zeros with "
+                "the env's metric keys)"
+            )
+        sums = {k: ep.metrics[k] + jnp.asarray(v, jnp.float32) for k, v in state.metrics.items()}
         episode = EpisodeStats(
             ret=jnp.where(done, 0.0, ret),
             cost=jnp.where(done, 0.0, cost),
@@ -162,6 +185,8 @@ class VecEnv:
             done_ret=jnp.where(done, ret, 0.0),
             done_cost=jnp.where(done, cost, 0.0),
             done_length=jnp.where(done, length, 0),
+            metrics={k: jnp.where(done, 0.0, v) for k, v in sums.items()},
+            done_metrics={k: jnp.where(done, v, 0.0) for k, v in sums.items()},
         )
         final_obs = state.obs
 

@@ -25,7 +25,8 @@ class Transition:
     """One step of every world, stacked to (T, num_envs, ...) by the rollout scan.
 
     `final_obs` is the observation the step reached before any auto-reset: bootstrap values come
-    from it. `ep_*` are `EpisodeStats.done*`: nonzero only on the step an episode ended.
+    from it. `ep_*` are `EpisodeStats.done*`: nonzero only on the step an episode ended
+    (`ep_metrics`: the episode's sum of each of the env's `State.metrics`).
     """
 
     obs: Array
@@ -40,6 +41,8 @@ class Transition:
     ep_done: Array
     ep_ret: Array
     ep_cost: Array
+    ep_length: Array
+    ep_metrics: dict[str, Array]
 
 
 def rollout(
@@ -72,6 +75,8 @@ def rollout(
             ep_done=ep.done,
             ep_ret=ep.done_ret,
             ep_cost=ep.done_cost,
+            ep_length=ep.done_length,
+            ep_metrics=ep.done_metrics,
         )
         return nxt, tr
 

@@ -13,6 +13,11 @@ batch; update the multiplier with J_c; update the policy with the new lambda; fi
 When no episode ended in the batch, J_r and J_c carry their previous values and the multiplier is
 left unchanged (the `episodes` metric is then 0).
 
+The same episodes also give `ep_length` (mean length), `ep_goals_met` (goals met per episode) and
+one `ep_cost_*` per constraint (`ep_cost_hazards`, ...: the mean over episodes of the episode's
+sum of that constraint's 0/1 cost, from the env's `State.metrics`; `episode_columns`). They are
+reported only: nothing the learner optimizes reads them. They are 0 when no episode ended.
+
 The policy step is swappable: any object with `init(actor_params) -> opt_state` and
 `update(actor_apply, actor_params, opt_state, batch, penalty, key) -> (params, opt_state,
 metrics)` (see agents/ppo.py).
@@ -125,6 +130,24 @@ def minibatches(key: Array, data: Any, num: int) -> Any:
 def tree_where(pred: Array, on_true: Any, on_false: Any) -> Any:
     """Elementwise select between two pytrees of the same structure on a scalar predicate."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+# Metric columns of episode means: "ep_" + the env's metric key, with goal_met as goals_met.
+EPISODE_PREFIX = "ep_"
+
+
+def episode_columns(length: Array, metrics: Mapping[str, Array]) -> dict[str, Array]:
+    """The per-episode values reported as `ep_*` metrics: `ep_length` from the episodes' lengths,
+    and from the env's summed `State.metrics`, one `ep_cost_*` per per-constraint cost key
+    (`cost_hazards`, `cost_vases_contact`, ...) and `ep_goals_met` from `goal_met`. Other metric
+    keys (error flags) are left out. The keys depend only on the env's fixed metric keys."""
+    out = {EPISODE_PREFIX + "length": length.astype(jnp.float32)}
+    for key in sorted(metrics):
+        if key.startswith("cost_"):
+            out[EPISODE_PREFIX + key] = metrics[key]
+        elif key == "goal_met":
+            out[EPISODE_PREFIX + "goals_met"] = metrics[key]
+    return out
 
 
 # Hyperparameters every learner binds from its train state: config field -> (component, field).
@@ -314,6 +337,11 @@ class Learner:
                            ts.last_ret)  # fmt: skip
         ep_cost = jnp.where(has_ep, jnp.sum(jnp.where(counted, traj.ep_cost, 0.0)) / denom,
                             ts.last_cost)  # fmt: skip
+        # Each constraint's own cost, goals met and length of the same episodes: reported only.
+        per_episode = {
+            name: jnp.sum(jnp.where(counted, x, 0.0)) / denom
+            for name, x in episode_columns(traj.ep_length, traj.ep_metrics).items()
+        }
         constraint = tree_where(has_ep, strategy.update(ts.constraint, ep_cost), ts.constraint)
         penalty = strategy.penalty(constraint)
 
@@ -368,6 +396,7 @@ class Learner:
             "episodes_total": episodes,
             "rho_c": cum_cost / env_steps.astype(jnp.float32),
             "lambda": penalty,
+            **per_episode,
             **pi_metrics,
             **vf_metrics,
         }
