@@ -334,7 +334,9 @@ def placement(
     devices: Sequence[Any] | str | None, num_members: int, num_envs: int
 ) -> tuple[str, tuple[Any, ...]]:
     """How a run uses the devices: ("members", devs) splits members across devices,
-    ("worlds", devs) splits a single member's worlds (VecEnv), ("none", ()) keeps one device.
+    ("worlds", devs) splits every member's worlds (VecEnv), ("none", ()) keeps one device.
+    Members that divide evenly go one share per device; otherwise each member's worlds are split
+    (members then take turns on every device, `over_seeds`).
 
     `devices`: "auto" (every local device), None (one device) or a sequence of devices.
     """
@@ -352,10 +354,7 @@ def placement(
         return "none", ()
     if num_members % len(devs) == 0:
         return "members", devs
-    # Worlds are split only for a single member: vmapping several members over a VecEnv whose
-    # worlds are split across CPU devices crashed the process (a segmentation fault) in the test
-    # suite; member counts that do not divide evenly stay on one device.
-    if num_members == 1 and num_envs % len(devs) == 0:
+    if num_envs % len(devs) == 0:
         return "worlds", devs
     if isinstance(devices, str):
         return "none", ()

@@ -215,3 +215,18 @@ def test_members_initialise_one_after_another_with_single_member_values():
         alone = jax.jit(learner.init)(keys[i])
         for a, b in zip(jax.tree.leaves(together.actor), jax.tree.leaves(alone.actor), strict=True):
             np.testing.assert_array_equal(np.asarray(a)[i], np.asarray(b))
+
+
+def test_members_looped_equal_members_batched():
+    """`over_seeds` loops over members on CPU (faster there) and vmaps elsewhere: same numbers."""
+    from agents.common.train import over_seeds
+
+    module = get_algorithm("ppo_lag")
+    learner = module.make_train(module.default_config(**TINY), _env())
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    hp = learner.stack_hparams([{}, {}])
+    ts = jax.jit(jax.vmap(learner.init))(keys, hp)
+    looped = jax.jit(over_seeds(learner.update, 2, batched=False))(ts)
+    batched = jax.jit(over_seeds(learner.update, 2, batched=True))(ts)
+    for a, b in zip(jax.tree.leaves(looped), jax.tree.leaves(batched), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
