@@ -462,8 +462,8 @@ def over_seeds(
     `batched`: `jax.vmap` (one batched computation, what accelerators want) or `jax.lax.map`
     (members one after another inside the same program). None picks by backend: vmap on GPU and
     TPU, a loop on CPU, where XLA's batched kernels of the update were slower than running the
-    members in turn (PointGoal1 PPO-Lag, 3 members, 2-core CPU, worlds split over both cores:
-    10.7k env-steps/s batched on one device, 11.9k batched over two, 16.7-17.9k looped). For one
+    members in turn (PointGoal1 PPO-Lag, 3 members, 2-core CPU, median env-steps/s: 11.1k
+    batched on one device, 12.9k batched over worlds split on two, 18.1k looped). For one
     seed: a squeeze and expand, which keeps XLA's unbatched kernels (vmap over a size-1 axis made
     an update ~1.5x slower on CPU).
     """
