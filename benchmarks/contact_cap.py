@@ -17,11 +17,10 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-from mujoco import mjx
 
 import safejax
+from safejax import physics
 from safejax.elements import box as box_element
-from safejax.linalg import pure_cholesky
 from safejax.robots import ROBOTS
 
 
@@ -68,11 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     idx, params = exact.index, exact.params
 
     def substeps(env, data, objects):
-        def body(d, _):
-            d = mjx.step(env._substep_model, env._before_substep(d, objects, params))
-            return d, jnp.sum(d._impl.contact.dist < 0)
+        """The env's physics substeps (no final forward), and the penetrating contacts after
+        each."""
+        hook = env.substep_hook(objects, params)
 
-        return jax.lax.scan(body, data, None, length=env.config.substeps)
+        def body(d, _):
+            d = physics.substep(env.physics, d, hook)
+            return d, jnp.sum(physics.contacts(d).dist < 0)
+
+        return jax.lax.scan(body, data, None, length=env.physics.substeps)
 
     def one(state, key):
         d = state.data
@@ -83,33 +86,29 @@ def main(argv: list[str] | None = None) -> None:
         action = seek_action(exact, d, target, key, args.noise)
         d = d.replace(ctrl=action)
         d_exact, pressing = substeps(exact, d, state.objects)
-        start = capped._data0.replace(
-            qpos=d.qpos, qvel=d.qvel, act=d.act, ctrl=d.ctrl, time=d.time,
-            mocap_pos=d.mocap_pos, mocap_quat=d.mocap_quat, qacc_warmstart=d.qacc_warmstart,
-        )  # fmt: skip
+        start = physics.reset_data(capped.physics, **physics.integration_state(d))
         d_capped, _ = substeps(capped, start, state.objects)
         d_nudged, _ = substeps(exact, d.replace(qvel=d.qvel * (1 + 1e-6)), state.objects)
         deviation = jnp.abs(d_exact.qpos - d_capped.qpos).max()
         rounding = jnp.abs(d_exact.qpos - d_nudged.qpos).max()
         return exact.step(state, action), (pressing, deviation, rounding)
 
-    with pure_cholesky(exact.arrow):
-        reset = jax.jit(jax.vmap(exact.reset))
-        step = jax.jit(jax.vmap(one))
-        state = reset(jax.random.split(jax.random.PRNGKey(args.seed), args.worlds))
-        key = jax.random.PRNGKey(args.seed + 1)
-        pressing, deviation, rounding = [], [], []
-        for _ in range(args.steps):
-            key, sub = jax.random.split(key)
-            state, (n, dev, rnd) = step(state, jax.random.split(sub, args.worlds))
-            pressing.append(np.asarray(n))
-            deviation.append(np.asarray(dev))
-            rounding.append(np.asarray(rnd))
+    reset = jax.jit(jax.vmap(exact.reset))
+    step = jax.jit(jax.vmap(one))
+    state = reset(jax.random.split(jax.random.PRNGKey(args.seed), args.worlds))
+    key = jax.random.PRNGKey(args.seed + 1)
+    pressing, deviation, rounding = [], [], []
+    for _ in range(args.steps):
+        key, sub = jax.random.split(key)
+        state, (n, dev, rnd) = step(state, jax.random.split(sub, args.worlds))
+        pressing.append(np.asarray(n))
+        deviation.append(np.asarray(dev))
+        rounding.append(np.asarray(rnd))
     pressing = np.stack(pressing)  # (steps, worlds, substeps)
     deviation = np.stack(deviation)  # (steps, worlds)
     rounding = np.stack(rounding)
     over = pressing.max(axis=-1) > cap
-    slots = exact._data0._impl.contact.dist.shape[0]
+    slots = physics.contact_slots(exact.physics)
     counts = np.bincount(pressing.ravel())
     print(f"{args.env}: cap {cap} of {slots} contact slots; {args.worlds} worlds x {args.steps}")
     print("penetrating contacts per substep (count: substeps):")

@@ -1,8 +1,9 @@
 """Env: one Safety Gym world as two pure functions, `reset(key)` and `step(state, action)`.
 
-The MJX model is compiled once per environment; every per-world, per-episode quantity (robot
-pose, vase and box positions, mocap positions of pillars, buttons and gremlins, goal, hazards)
-lives in `mjx.Data` or in `State`. The caller owns `jit` and `vmap` (see `safejax.VecEnv`).
+The physics model is compiled once per environment (`safejax.physics`); every per-world,
+per-episode quantity (robot pose, vase and box positions, mocap positions of pillars, buttons and
+gremlins, goal, hazards) lives in `mjx.Data` or in `State`. The caller owns `jit` and `vmap` (see
+`safejax.VecEnv`).
 
 The env is the step skeleton shared by the three tasks; what differs per task (its layout
 entries, reward, goal test and goal re-sampling) lives in `safejax.tasks`, and each element's
@@ -15,17 +16,16 @@ total binarised), goal bonus and goal re-sampling, step count and time limit, ob
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from mujoco import mjx
 
-from safejax import placement, scene
+from safejax import physics, placement, scene
 from safejax.config import EnvConfig, make_params
 from safejax.elements import box, buttons, gremlins, hazards, pillars, vases
-from safejax.linalg import pure_cholesky
+from safejax.physics.linalg import ArrowStructure
 from safejax.robots import ROBOTS, set_root_pose
 from safejax.sensors.lidar import pseudo_lidar
 from safejax.tasks import TASKS
@@ -51,22 +51,7 @@ ELEMENT_LAYOUT = (
     ("pillars", "pillars_num", "pillars_keepout"),
     ("gremlins", "gremlins_num", "gremlins_keepout"),
 )
-# Use the arrow-structured factor only where it needs at most this share of the dense factor's
-# multiply-adds (the slicing, stacking and packing around it cost the rest).
-ARROW_MAX_COST_RATIO = 0.9
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
-
-
-def _traced_with_pure_cholesky(method):
-    """Runs an Env method with `safejax.linalg`'s Cholesky in place of LAPACK, using the
-    env's arrow structure."""
-
-    @functools.wraps(method)
-    def wrapped(self, *args, **kwargs):
-        with pure_cholesky(self.arrow):
-            return method(self, *args, **kwargs)
-
-    return wrapped
 
 
 class Env:
@@ -81,25 +66,7 @@ class Env:
         self.name = name or f"{config.robot.capitalize()}{config.task.capitalize()}{config.level}"
         self.robot = ROBOTS[config.robot]
         self.mj_model, self.index = scene.build(config, self.robot)
-        # The scene's matrices are arrow shaped around the robot's root (safejax.linalg); the
-        # arrow factor is used where the partition saves enough work (ARROW_MAX_COST_RATIO).
-        # None: reset and step factor densely.
-        arrow = scene.arrow_structure(self.mj_model, self.index.robot_body)
-        if arrow is not None and scene.arrow_flops(arrow) > ARROW_MAX_COST_RATIO * (
-            scene.dense_flops(self.mj_model.nv)
-        ):
-            arrow = None
-        self.arrow = arrow
-        self.model = mjx.put_model(self.mj_model)
-        self._data0 = mjx.make_data(self.model)
-        # Substeps run without sensors when a final forward recomputes them: sensors (the
-        # accelerometer's post-constraint RNE, touch) would otherwise be evaluated 10 times per
-        # step and read once. Measured on the Car: 2.1k -> 4.0k physics steps/s.
-        self._substep_model = self.model
-        if config.final_forward:
-            opt = self.model.opt
-            quiet = opt.replace(disableflags=opt.disableflags | mjx.DisableBit.SENSOR)
-            self._substep_model = self.model.replace(opt=quiet)
+        self.physics = physics.compile(self.mj_model, config, hub_body=self.index.robot_body)
         self.task = TASKS[config.task](config, self.index)
         self._vase_mass = vases.mass(config)
         self.params = make_params(config)
@@ -108,6 +75,16 @@ class Env:
         self.obs_layout = self._build_obs_layout()
         self.observation_size = max(s.stop for s in self.obs_layout.values())
         self.action_size = int(self.mj_model.nu)
+
+    @property
+    def arrow(self) -> ArrowStructure | None:
+        """The dof partition of the physics' Cholesky factor (None: dense). Assigning one
+        replaces it for the steps traced afterwards (to compare factorisations)."""
+        return self.physics.arrow
+
+    @arrow.setter
+    def arrow(self, structure: ArrowStructure | None) -> None:
+        self.physics = dataclasses.replace(self.physics, arrow=structure)
 
     # ------------------------------------------------------------------ build half
     def _layout_spec(self) -> tuple[tuple[str, int, str], ...]:
@@ -163,41 +140,21 @@ class Env:
             i += n
         return out
 
-    def _before_substep(self, data, objects: dict, params: dict):
-        """Updates before each physics substep: the vases' analytic floor friction, and the
-        gremlins moved along their circles (Safety Gym sets their mocap targets before every
-        `mj_step`, spec 6.6)."""
-        data = vases.friction(
-            data,
-            self.index.vase_dof_adr,
-            self._vase_mass,
-            params["vases_friction"],
-            self.robot.timestep,
-        )
-        return gremlins.place(
-            data, self.index.gremlin_mocap, _group(objects, "gremlins"), params["gremlins_travel"]
-        )
+    def substep_hook(self, objects: dict, params: dict) -> physics.SubstepHook:
+        """The element work before each physics substep, as the callback `physics.step` takes:
+        the vases' analytic floor friction, and the gremlins moved along their circles (Safety
+        Gym sets their mocap targets before every `mj_step`, spec 6.6)."""
+        idx = self.index
 
-    def _physics(self, data, ctrl: Array, objects: dict, params: dict):
-        data = data.replace(ctrl=ctrl)
+        def hook(data):
+            dt = self.robot.timestep
+            data = vases.friction(
+                data, idx.vase_dof_adr, self._vase_mass, params["vases_friction"], dt
+            )
+            centres = _group(objects, "gremlins")
+            return gremlins.place(data, idx.gremlin_mocap, centres, params["gremlins_travel"])
 
-        def substep(d, _):
-            d = self._before_substep(d, objects, params)
-            return mjx.step(self._substep_model, d), None
-
-        data, _ = jax.lax.scan(substep, data, None, length=self.config.substeps)
-        if self.config.final_forward:
-            data = self._forward(data)
-        return data
-
-    def _forward(self, data):
-        """mjx.forward, plus the acceleration sensors that MJX skips in a scene without any
-        constraint rows (its forward returns before `sensor_acc` when efc is empty), so that the
-        accelerometer reads gravity in PointGoal0 as it does in PointGoal1."""
-        data = mjx.forward(self.model, data)
-        if data._impl.efc_J.size == 0:
-            data = mjx.sensor_acc(self.model, data)
-        return data
+        return hook
 
     def _robot_pose(self, data) -> tuple[Array, Array]:
         b = self.index.robot_body
@@ -263,7 +220,6 @@ class Env:
             )
         return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
-    @_traced_with_pure_cholesky
     def reset(self, key: Array, params: dict | None = None) -> State:
         """A fresh world: a newly sampled layout, zero velocities, robot at a random yaw."""
         params = self.params if params is None else params
@@ -282,7 +238,8 @@ class Env:
         )
         placed = self._split_layout(xy)
         yaw = jax.random.uniform(k_yaw, (), minval=0.0, maxval=2 * jnp.pi)
-        qpos = set_root_pose(self.robot, self._data0.qpos, placed["robot"][0], yaw)
+        blank = self.physics.data0
+        qpos = set_root_pose(self.robot, blank.qpos, placed["robot"][0], yaw)
         if c.vases_num:
             qpos = qpos.at[idx.vase_qpos_adr].set(placed["vases"])
         if c.task == "push":
@@ -299,14 +256,16 @@ class Env:
             }
         )
         # Static objects are mocap bodies: only their xy changes per world (z from the model).
-        mocap_pos = self._data0.mocap_pos
+        mocap_pos = blank.mocap_pos
         mocap_pos = mocap_pos.at[idx.pillar_mocap, :2].set(_group(objects, "pillars"))
         mocap_pos = mocap_pos.at[idx.button_mocap, :2].set(_group(objects, "buttons"))
         gyaw = jax.random.uniform(k_gremlins, (c.gremlins_num,), minval=0.0, maxval=2 * jnp.pi)
         gquat = jnp.stack([jnp.cos(gyaw / 2), 0 * gyaw, 0 * gyaw, jnp.sin(gyaw / 2)], axis=-1)
-        mocap_quat = self._data0.mocap_quat.at[idx.gremlin_mocap].set(gquat)
-        data = self._data0.replace(qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat)
-        data = self._forward(self._before_substep(data, objects, params))
+        mocap_quat = blank.mocap_quat.at[idx.gremlin_mocap].set(gquat)
+        data = physics.reset_data(
+            self.physics, qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat
+        )
+        data = physics.forward(self.physics, self.substep_hook(objects, params)(data))
         pos, _ = self._robot_pose(data)
         frame = Frame(data=data, robot_pos=pos, objects=objects, ok=jnp.array(True))
         task = self.task.reset(k_task, frame, placed, params)
@@ -326,7 +285,6 @@ class Env:
             metrics=metrics,
         )
 
-    @_traced_with_pure_cholesky
     def step(self, state: State, action: Array, params: dict | None = None) -> State:
         """Advances one control step (`substeps` physics steps)."""
         params = self.params if params is None else params
@@ -339,7 +297,8 @@ class Env:
         action = jnp.where(finite_action, jnp.clip(action, -1.0, 1.0), 0.0).astype(jnp.float32)
         key, k_goal = jax.random.split(state.key)
 
-        data = self._physics(state.data, action, state.objects, params)
+        hook = self.substep_hook(state.objects, params)
+        data = physics.step(self.physics, state.data, action, hook)
         # A physics step that produced non-finite numbers ends the episode (Safety Gym: MuJoCo
         # exception -> done, reward_exception). The world keeps its last finite state.
         physics_ok = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))

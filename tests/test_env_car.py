@@ -10,7 +10,7 @@ import pytest
 from mujoco import mjx
 
 import safejax
-from safejax.linalg import pure_cholesky
+from safejax.physics.linalg import pure_cholesky
 from safejax.robots import car
 
 KEY = jax.random.PRNGKey(3)
@@ -125,23 +125,23 @@ def test_push_contact_cap_keeps_every_penetrating_contact():
     must drop only the latter."""
     capped = safejax.make("CarPush2")
     uncapped = safejax.make("CarPush2", max_contact_points=-1)
-    assert capped._data0._impl.contact.dist.shape == (20,)
-    assert uncapped._data0._impl.contact.dist.shape == (29,)
+    assert capped.physics.data0._impl.contact.dist.shape == (20,)
+    assert uncapped.physics.data0._impl.contact.dist.shape == (29,)
     idx = capped.index
     # Car at the origin facing -y, 1 mm into the floor; its front bumper's face (y = -0.175)
     # 5 mm into the notch bottom of the box (centre y - 0.125); a pillar (radius 0.2) 5 mm
     # into the far side of the box's hull (centre y - 0.1875).
     box_y = -0.175 - 0.125 + 0.005
-    qpos = capped._data0.qpos.at[0:3].set(jnp.array([0.0, 0.0, 0.099]))
+    qpos = capped.physics.data0.qpos.at[0:3].set(jnp.array([0.0, 0.0, 0.099]))
     qpos = qpos.at[idx.box.qpos_adr].set(jnp.array([0.0, box_y, 0.0]))
-    mocap = capped._data0.mocap_pos.at[idx.pillar_mocap, :2].set(10.0)
+    mocap = capped.physics.data0.mocap_pos.at[idx.pillar_mocap, :2].set(10.0)
     mocap = mocap.at[idx.pillar_mocap[0], :2].set(jnp.array([0.0, box_y - 0.1875 - 0.195]))
     ctrl = jnp.array([1.0, 1.0])
     with pure_cholesky(capped.arrow):
         results = []
         for env in (capped, uncapped):
-            d = env._data0.replace(qpos=qpos, mocap_pos=mocap, ctrl=ctrl)
-            results.append(jax.jit(lambda d, m=env._substep_model: mjx.step(m, d))(d))
+            d = env.physics.data0.replace(qpos=qpos, mocap_pos=mocap, ctrl=ctrl)
+            results.append(jax.jit(lambda d, m=env.physics.substep_model: mjx.step(m, d))(d))
     a, b = results
     pressing = int((b._impl.contact.dist < 0).sum())
     assert pressing == 5 + 4 + 2, pressing  # floor, bumper-box (a face), hull-pillar

@@ -221,9 +221,9 @@ def test_scripted_goals_and_auto_reset_contract():
 
 def test_arrow_and_dense_factorisations_agree(envs):
     """Pushing a vase (robot-vase contact rows in the Newton Hessian): each step from the same
-    state gives the same result with the arrow-structured Cholesky (safejax.linalg) as with the
-    dense one. (Whole trajectories drift apart by millimetres after contact onsets, as any two
-    float32 roundings of the same physics do.)"""
+    state gives the same result with the arrow-structured Cholesky (safejax.physics.linalg) as
+    with the dense one. (Whole trajectories drift apart by millimetres after contact onsets, as
+    any two float32 roundings of the same physics do.)"""
     env, reset, step = envs("PointGoal2")
     dense = safejax.make("PointGoal2")
     dense.arrow = None

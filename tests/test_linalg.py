@@ -1,4 +1,4 @@
-"""safejax.linalg: the plain-JAX Cholesky that replaces LAPACK inside traced MJX code."""
+"""safejax.physics.linalg: the plain-JAX Cholesky that replaces LAPACK inside traced MJX code."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import safejax
-from safejax import linalg
+from safejax.physics import linalg
 
 
 def _spd(rng, n, batch=()):
@@ -100,26 +100,26 @@ def test_arrow_structure_must_partition_the_dofs():
 def test_arrow_structure_of_scenes():
     """Vases, the push box, the Car's wheels and caster and the Doggo's legs are blocks around
     the robot's root; two trees that can touch each other are never both blocks."""
-    from safejax import scene
+    from safejax.physics import arrow
 
     env = safejax.make("PointGoal2")
     assert env.arrow.hub.tolist() == [0, 1, 2]
     assert [b.shape for b in env.arrow.blocks] == [(10, 2)]
     goal0 = safejax.make("PointGoal0")
-    assert scene.arrow_structure(goal0.mj_model, goal0.index.robot_body).blocks == ()
+    assert arrow.arrow_structure(goal0.mj_model, goal0.index.robot_body).blocks == ()
     assert goal0.arrow is None  # nothing to gain: the env factors densely
     car = safejax.make("CarGoal1")
-    st = scene.arrow_structure(car.mj_model, car.index.robot_body)
+    st = arrow.arrow_structure(car.mj_model, car.index.robot_body)
     # Hub: the free root; blocks: the two wheels, the vase (x, y), the caster's ball joint.
     assert st.hub.tolist() == list(range(6))
     assert [b.tolist() for b in st.blocks] == [[[6], [7]], [[11, 12]], [[8, 9, 10]]]
     doggo = safejax.make("DoggoGoal1")
-    st = scene.arrow_structure(doggo.mj_model, doggo.index.robot_body)
+    st = arrow.arrow_structure(doggo.mj_model, doggo.index.robot_body)
     # The legs touch the vase, so the vase joins the hub (root, waist) and the four legs of
     # three hinges are the blocks.
     assert st.hub.tolist() == [0, 1, 2, 3, 4, 5, 12, 19, 20]
     assert [b.shape for b in st.blocks] == [(4, 3)]
-    assert scene.arrow_flops(st) < 0.6 * scene.dense_flops(doggo.mj_model.nv)
+    assert arrow.arrow_flops(st) < 0.6 * arrow.dense_flops(doggo.mj_model.nv)
     two_boxes = """
     <mujoco><worldbody>
       <body name="robot"><freejoint/><geom type="sphere" size=".1"/></body>
@@ -129,18 +129,18 @@ def test_arrow_structure_of_scenes():
     import mujoco
 
     model = mujoco.MjModel.from_xml_string(two_boxes)
-    st = scene.arrow_structure(model, 1)
+    st = arrow.arrow_structure(model, 1)
     # The boxes can touch each other: one of them joins the hub.
     assert st.hub.size == 12 and [b.shape for b in st.blocks] == [(1, 6)]
     # The robot touches both boxes, the boxes no longer touch each other.
     model.geom_contype[:] = [2, 0, 0]
     model.geom_conaffinity[:] = [0, 2, 2]
-    st = scene.arrow_structure(model, 1)
+    st = arrow.arrow_structure(model, 1)
     assert st is not None and st.hub.tolist() == list(range(6)) and st.blocks[0].shape == (2, 6)
     # A model with an equality constraint (or a tendon) has no arrow structure at all.
     coupled = mujoco.MjModel.from_xml_string(two_boxes.replace(
         "</worldbody>", '</worldbody><equality><weld body1="a" body2="b"/></equality>'))
-    assert scene.arrow_structure(coupled, 1) is None
+    assert arrow.arrow_structure(coupled, 1) is None
 
 
 def test_traced_env_has_no_lapack_call():

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
+from safejax import physics
 from safejax.config import EnvConfig
 from safejax.elements import mocap
 from safejax.types import Array
@@ -36,7 +37,7 @@ def index(model: mujoco.MjModel, num: int) -> tuple[np.ndarray, np.ndarray]:
 
 def contact_counts(data, robot_geom_mask: np.ndarray, button_geoms: np.ndarray) -> Array:
     """(num,) active robot contact points per button (penetration distance < 0)."""
-    contact = data._impl.contact
+    contact = physics.contacts(data)
     if contact.dist.shape[0] == 0 or button_geoms.shape[0] == 0:
         return jnp.zeros(button_geoms.shape, jnp.float32)
     robot = jnp.asarray(robot_geom_mask)

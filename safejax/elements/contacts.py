@@ -1,10 +1,11 @@
-"""Counting active contacts between two geom sets in MJX's fixed-size contact buffer."""
+"""Counting active contacts between two geom sets in the physics' fixed-size contact buffer."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 
+from safejax import physics
 from safejax.types import Array
 
 
@@ -12,10 +13,10 @@ def count_contacts(data, mask_a: np.ndarray, mask_b: np.ndarray) -> Array:
     """Number of active contacts (penetration distance < 0) between a geom in A and one in B.
 
     Safety Gym counts every entry of `data.contact` between the two sets; MuJoCo keeps a contact
-    when its distance is below the margin (0 here). MJX's buffer also holds inactive candidates
-    (distance >= 0), which are ignored.
+    when its distance is below the margin (0 here). The physics' buffer also holds inactive
+    candidates (distance >= 0), which are ignored.
     """
-    contact = data._impl.contact
+    contact = physics.contacts(data)
     if contact.dist.shape[0] == 0:
         return jnp.zeros((), jnp.float32)
     a = jnp.asarray(mask_a)

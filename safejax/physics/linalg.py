@@ -4,7 +4,7 @@ MJX factors three symmetric positive definite nv x nv matrices per physics step 
 `jax.scipy.linalg.cho_factor` / `cho_solve`: the mass matrix (`smooth.factor_m`), the mass matrix
 plus implicit damping (`forward.euler`) and the Newton solver's Hessian (`solver._update_gradient`,
 once per iteration). `pure_cholesky()` swaps in the functions of this module while MJX code is
-traced (safejax's `Env.reset` and `Env.step` do so). Two reasons:
+traced (`safejax.physics.mjx`'s `step`, `substep` and `forward` do so). Two reasons:
 
 1. **No LAPACK.** Under `vmap` the LAPACK versions become one batched `potrf` call each, and
    jaxlib 0.10.2's CPU kernel splits a large batch into chunks on XLA's intra-op thread pool and
@@ -19,8 +19,8 @@ traced (safejax's `Env.reset` and `Env.step` do so). Two reasons:
    the box) and robot-object couplings, zero elsewhere. Eliminating the object blocks first
    leaves no fill-in: the factor costs a few tiny Cholesky factors plus one of the robot's size
    (nv 23 -> 3 for PointGoal2, 39 -> 19 for DoggoGoal2). `ArrowStructure` names the partition;
-   `safejax.scene.arrow_structure` derives it from the model and checks that no contact can
-   couple two objects.
+   `safejax.physics.arrow.arrow_structure` derives it from the model and checks that no contact
+   can couple two objects.
 
 The dense factor is right-looking and unrolled over columns (static shapes, each step one fused
 outer-product update); the triangular solves are loops over rows.
