@@ -4,8 +4,9 @@
 `Config` (a frozen dataclass whose fields are exactly the keys of its YAML), `DEFAULT_CONFIG`
 (the YAML file name in `configs/`), `HYPERPARAMS` (the config fields its learner reads from the
 train state, so that runs can vmap over them), `TRAINING_INERT` (config fields that do not change
-what it trains) and `make_train(config, env) -> Learner`. Add an algorithm by adding one module
-and one entry here.
+what it trains) and `make_train(config, env) -> Learner`; optionally `RENAMED_METRICS` (a former
+metric name -> its current name, applied to metrics.csv when an older run directory resumes).
+Add an algorithm by adding one module and one entry here.
 
 The library entry points (imported on first use):
 

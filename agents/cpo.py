@@ -6,11 +6,16 @@ surrogate ``mean(ratio A_c)`` (cost advantages centred, not scaled), ``c`` the c
 the four-case dual solution and the infeasible-recovery step are `agents.common.cpo`; the
 backtracking line search accepts a candidate when the KL is within ``delta``, the reward loss has
 not risen (cases 2-4) and the cost surrogate rose by at most ``max(-c, 0)``; when nothing passes
-the policy is left unchanged. Each update logs its case (``cpo_case``), ``lambda``, ``nu`` and
-``c``.
+the policy is left unchanged.
 
-The offset ``c`` is carried by the constraint strategy `ConstraintOffset` (CPO has no multiplier
-in the train state: the learner's penalty channel carries ``c``):
+CPO has no Lagrange multiplier of a penalized objective, so it logs no ``lambda``; its values
+have names of their own: ``cpo_c`` (the offset ``c``), ``cpo_case`` (0-4, as SSA numbers them),
+``cpo_lambda`` and ``cpo_nu`` (the dual variables of the step's subproblem: the trust-region and
+the cost multipliers, `agents.common.cpo.CPODual`; SSA logs ``nu`` as "Penalty").
+
+The offset ``c`` comes from the constraint strategy `ConstraintOffset` (its state is J_c), which
+hands it to the policy rule as its `policy_input` (agents/common/train.py: the strategy and the
+rule are a pair, and for this pair the value is ``c``, of either sign):
 
 * ``cpo_offset: ssa``: ``c = (J_c - d) / (L + 1e-8)`` as SSA, whose ``L`` is the
   mean episode length; here ``L`` is the environment's time limit, which equals SSA's mean
@@ -43,6 +48,9 @@ DEFAULT_CONFIG = "cpo.yaml"
 OFFSETS = ("ssa", "omnisafe")
 HYPERPARAMS = {**trpo.HYPERPARAMS, "cost_limit": ("constraint", "cost_limit")}
 TRAINING_INERT: tuple[str, ...] = ()
+# metrics.csv columns of runs written before CPO's values had names of their own: resuming such
+# a run renames them (agents/runfiles.py `truncate_csv`).
+RENAMED_METRICS = {"lambda": "cpo_lambda", "nu": "cpo_nu"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +64,8 @@ class Config(trpo.Config):
 
 @dataclasses.dataclass(frozen=True)
 class ConstraintOffset:
-    """Constraint strategy whose state is J_c and whose `penalty` is CPO's offset ``c``.
+    """Constraint strategy whose state is J_c and whose `offset` is CPO's ``c``, handed to
+    `CPOPolicy` as its `policy_input` and logged as ``cpo_c``.
 
     ``c = (J_c - cost_limit) / (episode_length + 1e-8)``; ``episode_length = None`` gives the
     undivided ``J_c - cost_limit``. Before the first completed episode J_c is taken as 0.
@@ -75,16 +84,22 @@ class ConstraintOffset:
     def update(self, state: Array, ep_cost: Array) -> Array:
         return jnp.asarray(ep_cost, jnp.float32)
 
-    def penalty(self, state: Array) -> Array:
+    def offset(self, state: Array) -> Array:
         violation = state - self.cost_limit
         if self.episode_length is None:
             return violation
         return violation / (self.episode_length + EPS)
 
+    def policy_input(self, state: Array) -> Array:
+        return self.offset(state)
+
+    def metrics(self, state: Array) -> Metrics:
+        return {"cpo_c": self.offset(state)}
+
 
 @dataclasses.dataclass(frozen=True)
 class CPOPolicy:
-    """CPO's policy step (a `PolicyRule`); ``penalty`` is the constraint offset ``c``."""
+    """CPO's policy step (a `PolicyRule`); its input ``offset`` is the constraint offset ``c``."""
 
     target_kl: float
     cg_iters: int = 10
@@ -101,10 +116,10 @@ class CPOPolicy:
         actor_params: Any,
         opt_state: Any,
         batch: Batch,
-        penalty: Array,
+        offset: Array,
         key: Array,
     ) -> tuple[Any, Any, Metrics]:
-        c = jax.lax.stop_gradient(penalty)
+        c = jax.lax.stop_gradient(offset)
         sur = trpo.surrogates(actor_apply, actor_params, batch)
 
         def with_loss(stats: dict[str, Array]) -> dict[str, Array]:
@@ -150,9 +165,8 @@ class CPOPolicy:
             "kl": result.stats["kl"],
             "backtrack": result.index,
             "cpo_case": sol.case,
-            "cpo_c": c,
-            "lambda": sol.lam,
-            "nu": sol.nu,
+            "cpo_lambda": sol.lam,
+            "cpo_nu": sol.nu,
             **trpo.policy_metrics(actor_apply, params, batch),
         }
         return params, opt_state, metrics

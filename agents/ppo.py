@@ -86,7 +86,8 @@ def penalized_surrogate(
 
 @dataclasses.dataclass(frozen=True)
 class PPOPolicy:
-    """PPO's policy step (a `PolicyRule`), with KL early stopping."""
+    """PPO's policy step (a `PolicyRule`), with KL early stopping; its input ``penalty`` is the
+    multiplier lambda >= 0 of a `Multiplier` strategy (agents/common/lagrange.py)."""
 
     lr: float
     iters: int

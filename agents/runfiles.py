@@ -4,9 +4,11 @@ A run trains one or more *members* side by side in one compiled program: seeds, 
 that the learner can vary without recompiling (several cost limits, learning rates). Each member
 is `{"member": i, "seed": s, "setting": "cost_limit=10", "settings": {"cost_limit": 10.0}}`
 (setting "" and settings {} without a grid). metrics.csv has one row per update and member:
-FIRST_COLUMNS, then the learner's other metrics in name order (among them the `ep_*` episode
-means of agents/common/train.py), then HOST_COLUMNS. J_r and J_c are empty before the first
-episode ends; the `ep_*` columns are empty in updates where no episode ended (`episodes` 0).
+FIRST_COLUMNS (those the learner reports: `lambda`, the multiplier of a penalized objective, is
+absent for CPO, which logs `cpo_*` columns instead), then the learner's other metrics in name
+order (among them the `ep_*` episode means of agents/common/train.py), then HOST_COLUMNS. J_r
+and J_c are empty before the first episode ends; the `ep_*` columns are empty in updates where
+no episode ended (`episodes` 0).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ FIRST_COLUMNS = [
 ]  # fmt: skip
 HOST_COLUMNS = ["sps", "time_s"]
 # A non-finite value in any of these stops the run with an error (the row is still written).
-CHECKED = ("J_r", "J_c", "rho_c", "lambda", "loss_pi", "kl", "loss_vr", "loss_vc")
+CHECKED = ("J_r", "J_c", "rho_c", "lambda", "cpo_c", "cpo_lambda", "cpo_nu", "loss_pi", "kl",
+           "loss_vr", "loss_vc")  # fmt: skip
 # summary.json's training values: the mean over this fraction of the last updates (at least one),
 # so that one noisy update does not decide a run's result.
 WINDOW = 0.1
@@ -62,9 +65,10 @@ def episode_columns(row: dict[str, Any]) -> list[str]:
 
 
 def columns(row: dict[str, Any]) -> list[str]:
-    """metrics.csv's column order for rows like `row`."""
+    """metrics.csv's column order for rows like `row`: the FIRST_COLUMNS it has, the rest of
+    its metrics by name, then HOST_COLUMNS."""
     extra = sorted(set(row) - set(FIRST_COLUMNS) - set(HOST_COLUMNS))
-    return FIRST_COLUMNS + extra + HOST_COLUMNS
+    return [c for c in FIRST_COLUMNS if c in row] + extra + HOST_COLUMNS
 
 
 def append_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -116,19 +120,30 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def truncate_csv(path: Path, max_update: int) -> None:
-    """Drops rows of updates after the checkpoint (written before a kill interrupted it)."""
+def truncate_csv(path: Path, max_update: int, renamed: dict[str, str] | None = None) -> None:
+    """Drops rows of updates after the checkpoint (written before a kill interrupted it).
+
+    `renamed` maps a column's former name to its current one (an algorithm's `RENAMED_METRICS`):
+    a file written before the rename gets the current names, in the current column order, so the
+    resumed rows continue the same columns. A former name is kept where the current one is
+    already taken.
+    """
     if not path.exists():
         return
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        header, rows = reader.fieldnames, list(reader)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    names = {
+        old: new for old, new in (renamed or {}).items() if old in header and new not in header
+    }
     keep = [r for r in rows if int(r["update"]) <= max_update]
-    if len(keep) != len(rows):
+    if len(keep) != len(rows) or names:
+        if names:
+            header = columns(dict.fromkeys(names.get(c, c) for c in header))
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=header)
             w.writeheader()
-            w.writerows(keep)
+            w.writerows({names.get(c, c): v for c, v in r.items()} for r in keep)
 
 
 def _member_key(r: dict[str, str]) -> str:

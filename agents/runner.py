@@ -413,16 +413,22 @@ def _duration(s: float) -> str:
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+# The constraint value a progress line shows, by the metric the learner logs: (column, label).
+PROGRESS_CONSTRAINT = (("lambda", "lambda"), ("cpo_c", "c"))
+
+
 def _progress(label: str, done: int, cfg: Any, last: list[dict], sps: float, left: float) -> str:
-    """One progress line: steps, return, cost and lambda (means over members), speed, time left."""
+    """One progress line: steps, return, cost and the constraint's value (the multiplier lambda,
+    or CPO's offset c; means over members), speed, time left."""
 
     def avg(col: str) -> str:
         vals = [r[col] for r in last if r.get(col, "") != ""]
         return f"{np.mean(vals):.2f}" if vals else "-"
 
+    shown = [f"  {name} {avg(col)}" for col, name in PROGRESS_CONSTRAINT if last and col in last[0]]
     return (
         f"[{label}] {done * cfg.batch_size:,}/{cfg.num_updates * cfg.batch_size:,} steps"
-        f"  J_r {avg('J_r')}  J_c {avg('J_c')}  lambda {avg('lambda')}"
+        f"  J_r {avg('J_r')}  J_c {avg('J_c')}{''.join(shown)}"
         f"  {sps:,.0f} steps/s  left {_duration(left)}"
     )
 
@@ -490,7 +496,8 @@ def execute(
         ts, meta = checkpoint.restore(ckpt, jax.eval_shape(init, keys, hp), NEWER_FIELDS)
         host.update(meta["host"])
         done = int(meta["update"])
-        runfiles.truncate_csv(csv_path, done)
+        renamed = getattr(plan.module, "RENAMED_METRICS", None)
+        runfiles.truncate_csv(csv_path, done, renamed)
         say(f"resuming {out} at update {done}/{cfg.num_updates}")
         if meta.get("zero_filled"):
             say(

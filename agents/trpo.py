@@ -116,7 +116,8 @@ def policy_metrics(actor_apply: Callable, params: Any, batch: Batch) -> Metrics:
 
 @dataclasses.dataclass(frozen=True)
 class TRPOPolicy:
-    """TRPO's policy step (a `PolicyRule`) on the penalized surrogate; no optimizer state."""
+    """TRPO's policy step (a `PolicyRule`) on the penalized surrogate; no optimizer state. Its
+    input ``penalty`` is the multiplier lambda >= 0 of a `Multiplier` strategy."""
 
     target_kl: float
     cg_iters: int = 10

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     def one(state, key):
         d = state.data
         if exact.config.task == "push":
-            target = box_element.position(d, idx.box)
+            target = box_element.position(d, idx.task)
         else:
             target = jnp.append(state.task["goal"], 0.0)
         action = seek_action(exact, d, target, key, args.noise)

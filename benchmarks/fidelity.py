@@ -87,13 +87,13 @@ def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: flo
         )
         if vase_x is not None:
             far = far.at[0].set(jnp.array([vase_x, vase_y]))
-        qpos = qpos.at[env.index.vase_qpos_adr].set(far)
+        qpos = qpos.at[env.index.elements["vases"].qpos_adr].set(far)
     state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(qpos)))
     traj = []
     for action in actions:
         state = step(state, jnp.asarray(action, jnp.float32))
         q = np.asarray(state.data.qpos)
-        vase = q[env.index.vase_qpos_adr[0]] if vase_x is not None else None
+        vase = q[env.index.elements["vases"].qpos_adr[0]] if vase_x is not None else None
         traj.append((q[:3].copy(), vase))
     return traj
 

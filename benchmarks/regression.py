@@ -2,11 +2,16 @@
 
 For every registered environment (or `--envs A,B`), resets one world with
 `jax.random.PRNGKey(2026)` and steps it `--steps` times (20) with actions drawn from
-`jax.random.PRNGKey(7)`, uniform in [-1, 1) (one (steps, action_size) draw), through
-`jax.jit(env.reset)` and `jax.jit(env.step)` called once per step (the formulation of the tests'
-shared compiled environments, so a test can reuse them). Each step's observation, reward, cost,
-terminated, truncated and every `state.metrics` entry is recorded, with the reset's observation
-and metrics and the actions.
+`jax.random.PRNGKey(7)`, uniform in [-1, 1) (one (steps, action_size) draw), then 500 times
+with a scripted controller (`seek_action`) that steers the Point and the Car at the task's
+target (the goal, the goal button, the push box; around the circle; down the run) across the
+world, so that the rollout meets goals, presses buttons, pushes the box and crosses hazards,
+vases, pillars, gremlins and boundaries on its way (the Doggo, which no simple controller
+steers, keeps taking uniform random actions drawn from the same key stream). Both phases run
+through `jax.jit(env.reset)` and `jax.jit(env.step)` called once per step (the formulation of
+the tests' shared compiled environments, so a test can reuse them). Each step's observation,
+reward, cost, terminated, truncated and every `state.metrics` entry is recorded, with the reset's
+observation and metrics and the actions.
 
 `record` writes them to one compressed `.npz` (default `tests/fixtures/suite_regression.npz`;
 keys `PointGoal1/obs`, `PointGoal1/reward`, `PointGoal1/metrics/cost_hazards`, ...) with a
@@ -24,6 +29,7 @@ record it again from the base commit on another machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -46,6 +52,10 @@ DEFAULT_FIXTURE = (
 RESET_SEED = 2026
 ACTION_SEED = 7
 STEPS = 20
+SEEK_STEPS = 500
+# The controller's gains: forward command, and turn command per radian of heading error.
+SEEK_FORWARD = 1.0
+SEEK_TURN_GAIN = 2.0
 META_KEY = "__meta__"
 # Per-step fields of `State` recorded besides the metrics, and the dtype each is stored as.
 STEP_FIELDS = (
@@ -92,14 +102,55 @@ def actions_for(action_size: int, steps: int, seed: int = ACTION_SEED) -> jax.Ar
     return jax.random.uniform(key, (steps, action_size), minval=-1.0, maxval=1.0)
 
 
+def _target(env, state) -> jax.Array:
+    """(2,) where the controller steers: the push box (Push); a point on the circle 0.6 rad
+    ahead, counter-clockwise (Circle); 5 m further along -y (Run); else the task's goal."""
+    import jax.numpy as jnp
+
+    task = env.config.task
+    if task == "push":
+        return state.data.xpos[env.index.task.body][:2]
+    xy = state.data.xpos[env.index.robot_body][:2]
+    if task == "circle":
+        angle = jnp.arctan2(xy[1], xy[0]) + 0.6
+        return env.config.circle_radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+    if task == "run":
+        return jnp.stack([xy[0], xy[1] - 5.0])
+    return state.task["goal"]
+
+
+def seek_action(env, state, key: jax.Array) -> jax.Array:
+    """The scripted controller of the seek phase: full forward, turning toward `_target` in
+    proportion to the heading error (Point: forward motor along the body's x axis and yaw servo;
+    Car: differential wheel torques, forward along the body's -y axis). Doggo: uniform random."""
+    import jax.numpy as jnp
+
+    robot = env.config.robot
+    if robot not in ("point", "car"):
+        return jax.random.uniform(key, (env.action_size,), minval=-1.0, maxval=1.0)
+    b = env.index.robot_body
+    pos, mat = state.data.xpos[b], state.data.xmat[b]
+    axis = mat[:, 0] if robot == "point" else -mat[:, 1]
+    to = _target(env, state) - pos[:2]
+    err = jnp.arctan2(to[1], to[0]) - jnp.arctan2(axis[1], axis[0])
+    err = jnp.arctan2(jnp.sin(err), jnp.cos(err))
+    turn = jnp.clip(SEEK_TURN_GAIN * err, -1.0, 1.0)
+    if robot == "point":
+        return jnp.stack([SEEK_FORWARD * jnp.cos(err).clip(0.0, 1.0), turn])
+    fwd = SEEK_FORWARD * 0.5 * jnp.cos(err).clip(0.0, 1.0)
+    return jnp.stack([fwd - turn * 0.5, fwd + turn * 0.5]).clip(-1.0, 1.0)
+
+
 def rollout(
     name: str,
     steps: int = STEPS,
     reset_seed: int = RESET_SEED,
     action_seed: int = ACTION_SEED,
     compiled: tuple | None = None,
+    seek_steps: int = SEEK_STEPS,
 ) -> dict[str, np.ndarray]:
-    """One environment's recorded arrays, keyed by field (`obs`, `metrics/cost_hazards`, ...).
+    """One environment's recorded arrays, keyed by field (`obs`, `metrics/cost_hazards`, ...):
+    `steps` random actions, then `seek_steps` of the scripted controller.
 
     `compiled`: an `(env, jit(env.reset), jit(env.step))` triple to reuse; built here otherwise.
     """
@@ -108,14 +159,19 @@ def rollout(
         reset, step = jax.jit(env.reset), jax.jit(env.step)
     else:
         env, reset, step = compiled
-    actions = actions_for(env.action_size, steps, action_seed)
+    random_actions = actions_for(env.action_size, steps, action_seed)
+    seek = jax.jit(functools.partial(seek_action, env))
+    seek_keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(action_seed), 1), seek_steps)
     state = reset(jax.random.PRNGKey(reset_seed))
-    out = {"actions": np.asarray(actions), "reset_obs": np.asarray(state.obs, np.float32)}
+    out = {"reset_obs": np.asarray(state.obs, np.float32)}
     for k, v in state.metrics.items():
         out[f"reset_metrics/{k}"] = np.asarray(v)
     per_step: dict[str, list[np.ndarray]] = {}
-    for i in range(steps):
-        state = step(state, actions[i])
+    actions = []
+    for i in range(steps + seek_steps):
+        action = random_actions[i] if i < steps else seek(state, seek_keys[i - steps])
+        actions.append(np.asarray(action, np.float32))
+        state = step(state, action)
         fields = {f: getattr(state, f) for f, _ in STEP_FIELDS}
         fields.update({f"metrics/{k}": v for k, v in state.metrics.items()})
         for f, v in fields.items():
@@ -126,6 +182,7 @@ def rollout(
         if f in dtypes:
             arr = arr.astype(dtypes[f], copy=False)
         out[f] = arr
+    out["actions"] = np.stack(actions).reshape(steps + seek_steps, env.action_size)
     return out
 
 
@@ -225,6 +282,8 @@ def metadata_entry(steps: int, envs: Iterable[str]) -> dict:
     return {
         "versions": versions,
         "steps": steps,
+        "seek_steps": SEEK_STEPS,
+        "seek": f"seek_action: forward {SEEK_FORWARD}, turn gain {SEEK_TURN_GAIN} per rad",
         "reset_key": f"jax.random.PRNGKey({RESET_SEED})",
         "reset_seed": RESET_SEED,
         "action_key": f"jax.random.PRNGKey({ACTION_SEED})",
@@ -263,10 +322,12 @@ def load(path: Path) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
     return meta, results
 
 
-def fresh_rollout(name: str, steps: int, reset_seed: int, action_seed: int) -> dict:
+def fresh_rollout(
+    name: str, steps: int, reset_seed: int, action_seed: int, seek_steps: int = SEEK_STEPS
+) -> dict:
     """`rollout` with newly compiled functions, whose programs are freed before returning."""
     try:
-        return rollout(name, steps, reset_seed, action_seed)
+        return rollout(name, steps, reset_seed, action_seed, seek_steps=seek_steps)
     finally:
         release()
 
@@ -277,10 +338,11 @@ def _run_each(
     seeds: tuple[int, int],
     compute: Callable[..., dict[str, np.ndarray]],
     done: Callable[[str, dict], None],
+    seek_steps: int = SEEK_STEPS,
 ) -> None:
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
-        result = compute(name, steps, *seeds)
+        result = compute(name, steps, *seeds, seek_steps=seek_steps)
         print(f"[{i}/{len(names)}] {name}: {time.perf_counter() - t0:.0f} s", end=" ", flush=True)
         done(name, result)
 
@@ -329,7 +391,14 @@ def check(
         if diff is not None:
             failed.append(f"{name}: {diff}")
 
-    _run_each(todo, meta["steps"], (meta["reset_seed"], meta["action_seed"]), compute, done)
+    _run_each(
+        todo,
+        meta["steps"],
+        (meta["reset_seed"], meta["action_seed"]),
+        compute,
+        done,
+        seek_steps=meta.get("seek_steps", 0),
+    )
     print(
         f"{len(names) - len(failed)}/{len(names)} identical to {path} "
         f"(recorded at {meta['commit']})"
@@ -344,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
     p.add_argument(
         "--steps", type=int, default=None,
-        help=f"steps per environment (record: default {STEPS}; check: the fixture's)",
+        help=f"random-action steps per environment, before the {SEEK_STEPS} scripted ones "
+        f"(record: default {STEPS}; check: the fixture's)",
     )  # fmt: skip
     args = p.parse_args(argv)
     try:

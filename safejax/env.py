@@ -22,36 +22,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from safejax import elements as element_registry
 from safejax import physics, placement, scene
 from safejax.config import EnvConfig, make_params
-from safejax.elements import box, buttons, gremlins, hazards, pillars, vases
+from safejax.elements.base import CostContext, World, element_key
 from safejax.physics.linalg import ArrowStructure
 from safejax.robots import ROBOTS, set_root_pose
 from safejax.sensors.lidar import pseudo_lidar
 from safejax.tasks import TASKS
 from safejax.types import Array, Frame, State
 
-# Fixed across every environment (zero where a constraint is absent), so metrics stack and
-# aggregate the same way for all 27 names.
-COST_KEYS = (
-    "cost_hazards",
-    "cost_vases_contact",
-    "cost_vases_velocity",
-    "cost_pillars",
-    "cost_buttons",
-    "cost_gremlins",
-)
-# Lidar groups in observation order. Safety-Gymnasium's per-task orders ([goal, hazards, vases],
-# [buttons, goal, hazards, gremlins], [goal, hazards, pillars, box]) are all sub-sequences of it.
-LIDAR_ORDER = ("buttons", "goal", "hazards", "vases", "pillars", "gremlins", "box")
-# Element layout entries, sampled after the robot and the task's own entries (spec 7.1).
-ELEMENT_LAYOUT = (
-    ("hazards", "hazards_num", "hazards_keepout"),
-    ("vases", "vases_num", "vases_keepout"),
-    ("pillars", "pillars_num", "pillars_keepout"),
-    ("gremlins", "gremlins_num", "gremlins_keepout"),
-)
 FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
+
+
+def cost_keys() -> tuple[str, ...]:
+    """The cost metrics every environment reports (zero where a constraint is absent), so that
+    metrics stack and aggregate the same way for every world: each registered element's, then
+    each task's own, in registry order."""
+    keys = list(element_registry.cost_keys())
+    for task in TASKS.values():
+        keys += [k for k in task.cost_keys() if k not in keys]
+    return tuple(keys)
 
 
 class Env:
@@ -62,19 +53,29 @@ class Env:
             raise ValueError(f"unknown robot {config.robot!r}; valid: {sorted(ROBOTS)}")
         if config.task not in TASKS:
             raise ValueError(f"unknown task {config.task!r}; valid: {sorted(TASKS)}")
+        config.validate()
         self.config = config
         self.name = name or f"{config.robot.capitalize()}{config.task.capitalize()}{config.level}"
         self.robot = ROBOTS[config.robot]
-        self.mj_model, self.index = scene.build(config, self.robot)
+        self.task = TASKS[config.task](config)
+        self.task.validate()
+        self.elements = config.elements
+        self.mj_model, self.index = scene.build(config, self.robot, self.task)
+        self.task.index = self.index
         self.physics = physics.compile(self.mj_model, config, hub_body=self.index.robot_body)
-        self.task = TASKS[config.task](config, self.index)
-        self._vase_mass = vases.mass(config)
-        self.params = make_params(config)
-        self.num_steps = config.num_steps
+        self.params = make_params(config, self.task.PARAMS)
+        self.cost_keys = cost_keys()
         self._layout = self._layout_spec()
+        self._lidars = self._lidar_groups()
         self.obs_layout = self._build_obs_layout()
         self.observation_size = max(s.stop for s in self.obs_layout.values())
         self.action_size = int(self.mj_model.nu)
+
+    @property
+    def num_steps(self) -> int:
+        """The configured episode length (`params["num_steps"]` is made from it; a vmapped or
+        edited param overrides it per world)."""
+        return self.config.num_steps
 
     @property
     def arrow(self) -> ArrowStructure | None:
@@ -89,27 +90,19 @@ class Env:
     # ------------------------------------------------------------------ build half
     def _layout_spec(self) -> tuple[tuple[str, int, str], ...]:
         """Layout entries (group, count, keepout param) in Safety Gym's sampling order (spec
-        7.1): robot, the task's entries (goal, box), then buttons, hazards, vases, pillars,
-        gremlins."""
-        c = self.config
+        7.1): robot, the task's entries (goal, box), then the elements in registry order
+        (buttons, hazards, vases, pillars, gremlins)."""
         entries = [("robot", 1, "robot_keepout"), *self.task.layout]
-        if c.buttons_num:
-            entries.append(("buttons", c.buttons_num, "buttons_keepout"))
-        entries += [(g, getattr(c, n), k) for g, n, k in ELEMENT_LAYOUT]
+        entries += [(s.group, s.num, s.param_key("keepout")) for s in self.elements if s.PLACED]
         return tuple(entries)
 
-    def _lidar_groups(self) -> list[str]:
-        c = self.config
-        observed = {
-            "buttons": c.observe_buttons,
-            "goal": c.observe_goal_lidar,
-            "hazards": c.observe_hazards,
-            "vases": c.observe_vases,
-            "pillars": c.observe_pillars,
-            "gremlins": c.observe_gremlins,
-            "box": c.observe_box_lidar and c.task == "push",
-        }
-        return [g for g in LIDAR_ORDER if observed[g]]
+    def _lidar_groups(self) -> tuple[tuple[str, object], ...]:
+        """Observed lidar groups in observation order (by lidar rank): (group, element spec or
+        None for the task's own groups)."""
+        ranked = [(rank, group, None) for rank, group in self.task.lidars()]
+        ranked += [(s.lidar_rank, s.group, s) for s in self.elements if s.observe]
+        ranked.sort(key=lambda r: r[0])
+        return tuple((group, spec) for _, group, spec in ranked)
 
     def _build_obs_layout(self) -> dict[str, slice]:
         """Sensors first (robot order), then one lidar per observed group, as Safety-Gymnasium."""
@@ -121,7 +114,7 @@ class Env:
         for name, dim, _ in self.robot.extra_obs:
             layout[name] = slice(i, i + dim)
             i += dim
-        for group in self._lidar_groups():
+        for group, _ in self._lidars:
             layout[f"{group}_lidar"] = slice(i, i + self.config.lidar_num_bins)
             i += self.config.lidar_num_bins
         return layout
@@ -141,18 +134,15 @@ class Env:
         return out
 
     def substep_hook(self, objects: dict, params: dict) -> physics.SubstepHook:
-        """The element work before each physics substep, as the callback `physics.step` takes:
-        the vases' analytic floor friction, and the gremlins moved along their circles (Safety
-        Gym sets their mocap targets before every `mj_step`, spec 6.6)."""
-        idx = self.index
+        """The element work before each physics substep, as the callback `physics.step` takes
+        (the vases' analytic floor friction, the gremlins moved along their circles: Safety Gym
+        sets their mocap targets before every `mj_step`, spec 6.6), in registry order."""
+        ix = self.index.elements
 
         def hook(data):
-            dt = self.robot.timestep
-            data = vases.friction(
-                data, idx.vase_dof_adr, self._vase_mass, params["vases_friction"], dt
-            )
-            centres = _group(objects, "gremlins")
-            return gremlins.place(data, idx.gremlin_mocap, centres, params["gremlins_travel"])
+            for spec in self.elements:
+                data = spec.substep(ix[spec.group], data, objects, params)
+            return data
 
         return hook
 
@@ -160,22 +150,16 @@ class Env:
         b = self.index.robot_body
         return data.xpos[b], data.xmat[b]
 
-    def _positions(self, data, task: dict, objects: dict) -> dict[str, Array]:
-        """Current (n, 2) xy of every object group: moving ones (vases, box, gremlins) from
-        physics, static ones from `objects`, the goal from the task."""
-        idx = self.index
+    def _positions(self, data, task: dict, objects: dict, anchors: bool = False) -> dict:
+        """Current (n, 2) xy of every group: the robot, the task's groups, every element (moving
+        ones from physics, static ones from `objects`). `anchors`: the positions goal
+        re-sampling keeps clear instead (the gremlins' circle centres)."""
+        ix = self.index.elements
         pos, _ = self._robot_pose(data)
-        out = {
-            "robot": pos[None, :2],
-            "goal": task["goal"][None, :],
-            "buttons": _group(objects, "buttons"),
-            "hazards": objects["hazards"],
-            "vases": vases.positions(data, idx.vase_qpos_adr),
-            "pillars": _group(objects, "pillars"),
-            "gremlins": gremlins.positions(data, idx.gremlin_mocap),
-        }
-        if self.config.task == "push":
-            out["box"] = box.position(data, idx.box)[None, :2]
+        out = {"robot": pos[None, :2], **self.task.positions(data, task)}
+        for s in self.elements:
+            where = s.anchors if anchors else s.positions
+            out[s.group] = where(ix[s.group], data, objects)
         return out
 
     def _observe(self, data, task: dict, objects: dict, params: dict) -> Array:
@@ -184,51 +168,42 @@ class Env:
         pos, mat = self._robot_pose(data)
         bins = self.config.lidar_num_bins
         xy = self._positions(data, task, objects)
-        for group in self._lidar_groups():
+        for group, spec in self._lidars:
             lidar = pseudo_lidar(pos, mat, xy[group], bins, params["lidar_max_dist"])
-            if group == "buttons":
-                # Safety Gym hides the buttons while the button timer runs (spec 8.2).
-                lidar = jnp.where(task["timer"] > 0, 0.0, lidar)
+            if spec is not None:
+                lidar = spec.lidar(self.index.elements[group], lidar, task)
             parts.append(lidar)
         obs = jnp.concatenate([jnp.ravel(p) for p in parts]).astype(jnp.float32)
         return obs
 
-    def _costs(self, data, task: dict, objects: dict, params: dict) -> dict[str, Array]:
+    def _costs(self, frame: Frame, task: dict, params: dict) -> dict[str, Array]:
         """Per-constraint costs before binarisation (zero where not constrained). `task` is the
         state before this step's goal handling (Safety Gym computes costs with the button timer
         before its tick, and the goal button before any re-draw)."""
-        c, idx = self.config, self.index
         zero = jnp.zeros((), jnp.float32)
-        pos, _ = self._robot_pose(data)
-        out = dict.fromkeys(COST_KEYS, zero)
-        if c.constrain_hazards:
-            out["cost_hazards"] = hazards.hazard_cost(
-                pos[:2], objects["hazards"], params["hazards_size"], params["hazards_cost"]
-            )
-        if c.constrain_vases:
-            out["cost_vases_contact"], out["cost_vases_velocity"] = vases.costs(data, idx, params)
-        if c.constrain_pillars:
-            out["cost_pillars"] = pillars.cost(
-                data, idx.robot_geom_mask, idx.pillar_geom_mask, params
-            )
-        if c.constrain_buttons:
-            counts = buttons.contact_counts(data, idx.robot_geom_mask, idx.button_geoms)
-            out["cost_buttons"] = buttons.cost(counts, task["goal_button"], task["timer"], params)
-        if c.constrain_gremlins:
-            out["cost_gremlins"] = gremlins.cost(
-                data, idx.robot_geom_mask, idx.gremlin_geom_mask, params
-            )
+        out = dict.fromkeys(self.cost_keys, zero)
+        ctx = CostContext(
+            data=frame.data,
+            robot_pos=frame.robot_pos,
+            robot_vel=scene.robot_velocity(frame.data, self.index),
+            robot_geom_mask=self.index.robot_geom_mask,
+            task=task,
+            objects=frame.objects,
+        )
+        for s in self.elements:
+            if s.constrain:
+                out.update(s.costs(self.index.elements[s.group], ctx, params))
+        out.update(self.task.costs(frame, task, params))
         return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
 
     def reset(self, key: Array, params: dict | None = None) -> State:
         """A fresh world: a newly sampled layout, zero velocities, robot at a random yaw."""
         params = self.params if params is None else params
         c = self.config
-        idx = self.index
         key, k_layout, k_yaw = jax.random.split(key, 3)
         # Keys for the rest derive from k_yaw, so that adding elements leaves the layout and
         # robot yaw streams of existing environments unchanged.
-        k_box, k_gremlins, k_task = jax.random.split(jax.random.fold_in(k_yaw, 1), 3)
+        k_task_objects, k_elements, k_task = jax.random.split(jax.random.fold_in(k_yaw, 1), 3)
         xy, ok = placement.sample_layout(
             k_layout,
             params["placements_extents"],
@@ -240,36 +215,21 @@ class Env:
         yaw = jax.random.uniform(k_yaw, (), minval=0.0, maxval=2 * jnp.pi)
         blank = self.physics.data0
         qpos = set_root_pose(self.robot, blank.qpos, placed["robot"][0], yaw)
-        if c.vases_num:
-            qpos = qpos.at[idx.vase_qpos_adr].set(placed["vases"])
-        if c.task == "push":
-            box_yaw = jax.random.uniform(k_box, (), minval=0.0, maxval=2 * jnp.pi)
-            qpos = box.set_pose(qpos, idx.box, placed["box"][0], box_yaw)
-        # Analytic positions: hazards always, the other groups where present (gremlins: the
-        # centres of their circles).
-        objects = {"hazards": placed["hazards"]}
-        objects.update(
-            {
-                g: placed[g]
-                for g in ("pillars", "buttons", "gremlins")
-                if g in placed and placed[g].shape[0]
-            }
-        )
-        # Static objects are mocap bodies: only their xy changes per world (z from the model).
-        mocap_pos = blank.mocap_pos
-        mocap_pos = mocap_pos.at[idx.pillar_mocap, :2].set(_group(objects, "pillars"))
-        mocap_pos = mocap_pos.at[idx.button_mocap, :2].set(_group(objects, "buttons"))
-        gyaw = jax.random.uniform(k_gremlins, (c.gremlins_num,), minval=0.0, maxval=2 * jnp.pi)
-        gquat = jnp.stack([jnp.cos(gyaw / 2), 0 * gyaw, 0 * gyaw, jnp.sin(gyaw / 2)], axis=-1)
-        mocap_quat = blank.mocap_quat.at[idx.gremlin_mocap].set(gquat)
+        world = World(qpos=qpos, mocap_pos=blank.mocap_pos, mocap_quat=blank.mocap_quat, objects={})
+        world = self.task.place(k_task_objects, placed, world)
+        for s in self.elements:
+            if s.PLACED:
+                k = element_key(type(s), k_elements)
+                world = s.init(self.index.elements[s.group], k, placed[s.group], world)
+        objects = world.objects
         data = physics.reset_data(
-            self.physics, qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat
+            self.physics, qpos=world.qpos, mocap_pos=world.mocap_pos, mocap_quat=world.mocap_quat
         )
         data = physics.forward(self.physics, self.substep_hook(objects, params)(data))
         pos, _ = self._robot_pose(data)
         frame = Frame(data=data, robot_pos=pos, objects=objects, ok=jnp.array(True))
         task = self.task.reset(k_task, frame, placed, params)
-        metrics = {k: jnp.zeros((), jnp.float32) for k in COST_KEYS + FLAG_KEYS}
+        metrics = {k: jnp.zeros((), jnp.float32) for k in self.cost_keys + FLAG_KEYS}
         metrics["layout_failed"] = (~ok).astype(jnp.float32)
         return State(
             data=data,
@@ -308,12 +268,12 @@ class Env:
 
         pos, _ = self._robot_pose(data)
         objects = state.objects
-        raw_costs = self._costs(data, state.task, objects, params)
+        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=physics_ok)
+        raw_costs = self._costs(frame, state.task, params)
         costs = {k: (v > 0).astype(jnp.float32) for k, v in raw_costs.items()}
         cost = (sum(raw_costs.values()) > 0).astype(jnp.float32)
 
         # Task: dense reward, goal test, goal re-sampling against the current layout.
-        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=physics_ok)
         others = self._resample_others(data, state.task, objects, params)
         task, reward, goal_met, resample_failed = self.task.step(
             frame, state.task, params, k_goal, others
@@ -355,15 +315,9 @@ class Env:
     ) -> tuple[Array, Array]:
         """Positions and keepouts of every layout entry except the goal, for goal re-sampling
         (spec 7.3): current positions, except gremlins, which keep their sampled centres."""
-        xy = self._positions(data, task, objects)
-        xy["gremlins"] = _group(objects, "gremlins")
+        xy = self._positions(data, task, objects, anchors=True)
         parts = [xy[g] for g, _, _ in self._layout if g != "goal"]
         return jnp.concatenate(parts, axis=0), self._keepouts(params, skip="goal")
-
-
-def _group(objects: dict, group: str) -> Array:
-    """(n, 2) positions of an object group; (0, 2) where the environment has none."""
-    return objects.get(group, jnp.zeros((0, 2), jnp.float32))
 
 
 def _finite_or_zero(x):

@@ -100,10 +100,18 @@ def snapshot(env: Any, state: Any) -> Snapshot:
         mocap_pos=state.data.mocap_pos,
         mocap_quat=state.data.mocap_quat,
         hazards=hazards,
-        goal=state.task["goal"],
+        goal=_goal(state),
         cost=state.cost,
         obs=state.obs,
     )
+
+
+def _goal(state: Any) -> Any:
+    """The task's goal, or zeros (never drawn) for a task without one (Circle, Run)."""
+    task = state.task if isinstance(state.task, dict) else {}
+    if "goal" in task:
+        return task["goal"]
+    return np.zeros(state.obs.shape[:-1] + (2,), np.float32)
 
 
 def available() -> tuple[bool, str]:
@@ -160,6 +168,7 @@ class Renderer:
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self._halos = self._halo_groups() if lidar else []
         self._button_task = env.config.task == "button"
+        self._has_goal = bool(getattr(getattr(env, "task", None), "HAS_GOAL", True))
 
     # ------------------------------------------------------------------------------- drawing
 
@@ -224,10 +233,10 @@ class Renderer:
             self._add(cyl, (self._hazard_size, HAZARD_HALF_HEIGHT, 0), (*xy, HAZARD_Z),
                       (*COLORS["hazards"], 0.25))  # fmt: skip
         goal = np.asarray(snap.goal)
-        if self._button_task:
+        if self._has_goal and self._button_task:
             self._add(cyl, (BUTTON_MARK_RADIUS, 0.002, 0), (*goal, 0.002),
                       (*COLORS["buttons"], BUTTON_MARK_ALPHA))  # fmt: skip
-        else:
+        elif self._has_goal:
             self._add(cyl, (self._goal_size, GOAL_HALF_HEIGHT, 0), (*goal, GOAL_Z),
                       (*COLORS["goal"], 0.25))  # fmt: skip
         if float(snap.cost) > 0:

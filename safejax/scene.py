@@ -1,8 +1,9 @@
-"""Builds the MjModel once per environment name, and the static index tables the run half needs.
+"""Builds the MjModel once per environment, and the static index tables the run half needs.
 
-One scene holds the robot and every physics object of the task (vases, ...). Things that need no
-contact force (goal, hazards) are not physics bodies at all: they live in `State` and are handled
-analytically. Collision filtering keeps MJX's candidate contact set small:
+One scene holds the robot, the task's physics objects (the push box) and every element's bodies
+(`Element.xml`). Things that need no contact force (goal, hazards) are not physics bodies at
+all: they live in `State` and are handled analytically. Collision filtering keeps MJX's candidate
+contact set small:
 
   robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
   robot feet:    contype=ROBOT|FLOOR (class robot_floor), or FLOOR only (robot_floor_only)
@@ -17,13 +18,14 @@ analytically. Collision filtering keeps MJX's candidate contact set small:
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import mujoco
 import numpy as np
 
 from safejax import physics
 from safejax.config import EnvConfig
-from safejax.elements import box, buttons, gremlins, pillars, vases
+from safejax.elements.base import SceneInfo
 from safejax.robots.base import RobotSpec
 
 ROBOT_BIT = 2
@@ -38,25 +40,15 @@ class SceneIndex:
     robot_body: int
     robot_geom_mask: np.ndarray  # (ngeom,) bool
     sensor_slices: tuple[tuple[str, int, int], ...]  # (name, adr, dim)
-    vase_geom_mask: np.ndarray  # (ngeom,) bool
-    vase_qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y slides
-    vase_dof_adr: np.ndarray  # (n, 2)
-    pillar_mocap: np.ndarray  # (n,) mocap ids
-    pillar_geom_mask: np.ndarray  # (ngeom,) bool
-    button_mocap: np.ndarray  # (n,) mocap ids
-    button_geoms: np.ndarray  # (n,) geom id of each button
-    gremlin_mocap: np.ndarray  # (n,) mocap ids
-    gremlin_geom_mask: np.ndarray  # (ngeom,) bool
-    box: box.BoxIndex
+    elements: dict[str, Any]  # group -> what that element's `bind` returned
+    task: Any  # what the task's `bind` returned
 
 
-def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
+def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     """The scene's MJCF; the physics backend contributes the `<custom>` and `<option>` elements
-    (timestep, solver settings, contact caps)."""
+    (timestep, solver settings, contact caps), the task and the elements their bodies."""
     floor_aff = FLOOR_BIT if robot.floor_contact else 0
-    objects = "".join(m.xml(config) for m in (vases, pillars, buttons, gremlins)) + (
-        box.xml(config) if config.task == "push" else ""
-    )
+    objects = "".join(spec.xml() for spec in config.elements) + task_xml
     return f"""
 <mujoco model="safejax-{robot.name}-{config.task}{config.level}">
   <compiler angle="radian" inertiafromgeom="true"/>
@@ -87,8 +79,8 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
   </default>
   <worldbody>
     <light name="light" pos="0 0 4" dir="0 0 -1"/>
-    <geom name="floor" type="plane" size="3.5 3.5 .1" rgba="1 1 1 1" contype="0"
-          conaffinity="{floor_aff}" condim="{config.condim}"/>
+    <geom name="floor" type="plane" size="{config.floor_size} {config.floor_size} .1"
+          rgba="1 1 1 1" contype="0" conaffinity="{floor_aff}" condim="{config.condim}"/>
     {robot.body_xml}
     {objects}
   </worldbody>
@@ -98,9 +90,10 @@ def build_xml(config: EnvConfig, robot: RobotSpec) -> str:
 """
 
 
-def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneIndex]:
-    """Compiles the scene and collects its index tables."""
-    model = mujoco.MjModel.from_xml_string(build_xml(config, robot))
+def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, SceneIndex]:
+    """Compiles the scene and collects its index tables (the robot's, each element's from its
+    `bind`, the task's from its `bind`)."""
+    model = mujoco.MjModel.from_xml_string(build_xml(config, robot, task.xml()))
     robot_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")
     # Robot geoms: every geom of the robot's subtree.
     body_is_robot = np.zeros(model.nbody, bool)
@@ -120,23 +113,20 @@ def build(config: EnvConfig, robot: RobotSpec) -> tuple[mujoco.MjModel, SceneInd
         if model.sensor_dim[sid] != dim:
             raise ValueError(f"sensor {name} has dim {model.sensor_dim[sid]}, expected {dim}")
         sensor_slices.append((name, int(model.sensor_adr[sid]), dim))
-    vase_geom_mask, vase_qpos, vase_dof = vases.index(model, config.vases_num)
-    pillar_mocap, pillar_geom_mask = pillars.index(model, config.pillars_num)
-    button_mocap, button_geoms = buttons.index(model, config.buttons_num)
-    gremlin_mocap, gremlin_geom_mask = gremlins.index(model, config.gremlins_num)
+    info = SceneInfo(robot_geom_mask=robot_geom_mask)
     index = SceneIndex(
         robot_body=robot_body,
         robot_geom_mask=robot_geom_mask,
         sensor_slices=tuple(sensor_slices),
-        vase_geom_mask=vase_geom_mask,
-        vase_qpos_adr=vase_qpos,
-        vase_dof_adr=vase_dof,
-        pillar_mocap=pillar_mocap,
-        pillar_geom_mask=pillar_geom_mask,
-        button_mocap=button_mocap,
-        button_geoms=button_geoms,
-        gremlin_mocap=gremlin_mocap,
-        gremlin_geom_mask=gremlin_geom_mask,
-        box=box.index(model, config.task == "push"),
+        elements={spec.group: spec.bind(model, info) for spec in config.elements},
+        task=task.bind(model, info),
     )
     return model, index
+
+
+def robot_velocity(data, index: SceneIndex):
+    """(3,) world-frame linear velocity of the robot's origin: its velocimeter (at the `robot`
+    site, which every robot puts at its body's origin with the body's axes) turned into the
+    world frame."""
+    adr = {name: a for name, a, _ in index.sensor_slices}["velocimeter"]
+    return data.xmat[index.robot_body] @ data.sensordata[adr : adr + 3]

@@ -7,19 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import get_algorithm
+from agents import algorithm_names, get_algorithm
 from agents.common.config import from_dict, load_config, parse_overrides, read_yaml, to_dict
 from agents.common.normalization import RunningStats, normalize, update_stats
 
 
-@pytest.mark.parametrize("algo", ["ppo", "ppo_lag", "pid_lag"])
+@pytest.mark.parametrize("algo", algorithm_names())
 def test_default_yaml_fills_every_field(algo):
     module = get_algorithm(algo)
+    assert module.DEFAULT_CONFIG == f"{algo}.yaml"
     cfg = module.default_config()
     assert set(read_yaml(module.DEFAULT_CONFIG)) == {f.name for f in dataclasses.fields(cfg)}
     assert cfg.cost_limit == 25.0 and cfg.gamma == 0.99 and cfg.lam == 0.97
     assert cfg.batch_size == cfg.num_envs * cfg.rollout_len
-    assert from_dict(module.Config, to_dict(cfg)) == cfg
+    assert from_dict(module.Config, to_dict(cfg)) == cfg  # what --resume reads back
 
 
 def test_documented_defaults():

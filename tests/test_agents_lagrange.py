@@ -71,6 +71,19 @@ def test_unconstrained_is_zero():
     assert _run(Unconstrained(), [100.0, 0.0]) == [0.0, 0.0]
 
 
+@pytest.mark.parametrize(
+    "strategy",
+    [Unconstrained(), Lagrangian(cost_limit=25.0), PIDLagrangian(cost_limit=25.0)],
+    ids=["unconstrained", "lagrangian", "pid"],
+)
+def test_the_policy_reads_lambda_and_lambda_is_logged(strategy):
+    state = strategy.update(strategy.init(), 40.0)
+    lam = float(strategy.penalty(state))
+    assert lam >= 0.0
+    assert float(strategy.policy_input(state)) == lam
+    assert {k: float(v) for k, v in strategy.metrics(state).items()} == {"lambda": lam}
+
+
 def test_bad_strategy_options_are_errors():
     with pytest.raises(ValueError, match="softplus, clamp"):
         Lagrangian(cost_limit=25.0, parameterization="exp")

@@ -1,6 +1,7 @@
-"""PPO, PPO-Lagrangian and PID-Lagrangian on a tiny physics-free env: they run, stay finite,
-are deterministic for a fixed key and carry J_r / J_c when no episode ends. (Seeds under vmap
-are checked through benchmarks.run in test_benchmarks_run.py.)"""
+"""Every registered learner on a tiny physics-free env: they run, stay finite, are deterministic
+for a fixed key and carry J_r / J_c and their constraint state when no episode ends; what each
+kind of constraint strategy logs. (Seeds under vmap are checked through benchmarks.run in
+test_benchmarks_run.py; the trust-region steps in test_agents_trust_region.py.)"""
 
 import dataclasses
 import functools
@@ -11,15 +12,17 @@ import numpy as np
 import pytest
 
 from agents import algorithm_names, get_algorithm
-from agents.common.fake_env import FakeEnv
+from agents.common.lagrange import Lagrangian, Multiplier, PIDLagrangian, Unconstrained
 from agents.common.networks import Actor, gaussian_log_prob
-from agents.common.train import Batch
+from agents.common.train import Batch, merge_metrics
+from agents.cpo import ConstraintOffset
 from agents.ppo import PPOPolicy, penalized_surrogate
+from tests.fakes import FakeEnv
 
-ALGOS = ["ppo", "ppo_lag", "pid_lag"]
+ALGOS = algorithm_names()
 # A wide arena never terminates, so episodes end only at the 10-step time limit: with 5-step
 # rollouts and synchronized clocks, updates 2 and 4 complete all 4 worlds' episodes and updates 1
-# and 3 complete none.
+# and 3 complete none. Each learner takes the entries that are fields of its config.
 TINY = dict(
     num_envs=4,
     rollout_len=5,
@@ -36,10 +39,16 @@ def _env():
     return FakeEnv(num_steps=10, arena=100.0, spawn=1.0)
 
 
+def _config(module):
+    """`module`'s default config with the TINY entries it has fields for."""
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    return module.default_config(**{k: v for k, v in TINY.items() if k in fields})
+
+
 @functools.cache
 def _trained(algo: str):
     module = get_algorithm(algo)
-    learner = module.make_train(module.default_config(**TINY), _env())
+    learner = module.make_train(_config(module), _env())
     train = jax.jit(learner.train)
     key = jax.random.PRNGKey(7)
     return learner, train, train(key), train(key)
@@ -62,22 +71,69 @@ def test_episode_bookkeeping_and_carry(algo):
     _, _, (ts, m), _ = _trained(algo)
     assert m["episodes"].tolist() == [0, 4, 0, 4]
     assert m["episodes_total"].tolist() == [0, 4, 4, 8]
-    # No episode ended in updates 1 and 3: J carries, and the multiplier does not move.
+    # No episode ended in updates 1 and 3: J carries, and the constraint strategy's values (the
+    # multiplier, CPO's offset) do not move.
     assert m["J_c"][0] == 0.0 and m["J_r"][0] == 0.0
     assert m["J_c"][2] == m["J_c"][1] and m["J_r"][2] == m["J_r"][1]
-    assert m["lambda"][2] == m["lambda"][1]
+    strategy = _trained(algo)[0].constraint
+    logged = strategy.metrics(strategy.init())
+    assert logged
+    for name in logged:
+        assert m[name][2] == m[name][1], name
     # rho_c is the cost rate over all training so far.
     assert float(ts.cum_cost) / 80 == pytest.approx(float(m["rho_c"][-1]))
     assert np.all((m["rho_c"] >= 0) & (m["rho_c"] <= 1))
 
 
-def test_multiplier_semantics_per_algorithm():
-    lam = {a: _trained(a)[2][1]["lambda"] for a in ALGOS}
-    assert np.all(lam["ppo"] == 0.0)
-    # Costs here stay far below the limit of 25: the SSA multiplier (lambda_0 = 1) falls and
+def _with_strategy(kind: type) -> list[str]:
+    """The registered algorithms whose constraint strategy is a `kind`; at least one."""
+    found = [a for a in ALGOS if isinstance(_trained(a)[0].constraint, kind)]
+    assert found, f"no registered algorithm uses {kind.__name__}"
+    return found
+
+
+def test_lambda_is_logged_by_the_multiplier_strategies_only():
+    # `lambda` means the multiplier of a penalized objective; other strategies name their own.
+    for algo in ALGOS:
+        metrics = _trained(algo)[2][1]
+        has_multiplier = isinstance(_trained(algo)[0].constraint, Multiplier)
+        assert ("lambda" in metrics) == has_multiplier, algo
+
+
+def test_multiplier_semantics_per_strategy():
+    # Costs here stay far below the limit of 25 (an episode lasts 10 steps, at most 10 cost).
+    for algo in _with_strategy(Unconstrained):
+        assert np.all(_trained(algo)[2][1]["lambda"] == 0.0), algo
+    # The SSA multiplier starts at lambda_0 = 1 (kept through update 1, which ends no episode)
+    # and falls.
+    for algo in _with_strategy(Lagrangian):
+        lam = _trained(algo)[2][1]["lambda"]
+        assert lam[0] == pytest.approx(1.0) and lam[-1] < lam[0], algo
     # PID's integral term decays from 0.001 to 0.
-    assert lam["ppo_lag"][0] == pytest.approx(1.0) and lam["ppo_lag"][-1] < lam["ppo_lag"][0]
-    assert lam["pid_lag"][-1] == 0.0
+    for algo in _with_strategy(PIDLagrangian):
+        lam = _trained(algo)[2][1]["lambda"]
+        assert lam[0] == pytest.approx(0.001) and lam[-1] == 0.0, algo
+
+
+def test_constraint_offset_semantics():
+    """CPO's offset (default: undivided, c = J_c - 25) is logged as cpo_c, of either sign, and
+    its dual variables under cpo_ names; no multiplier."""
+    for algo in _with_strategy(ConstraintOffset):
+        m = _trained(algo)[2][1]
+        assert {"cpo_c", "cpo_case", "cpo_lambda", "cpo_nu"} <= set(m)
+        assert not {"lambda", "nu"} & set(m)
+        assert m["cpo_c"][0] == pytest.approx(-25.0)  # J_c is 0 before the first episode
+        np.testing.assert_allclose(m["cpo_c"], np.asarray(m["J_c"]) - 25.0, rtol=1e-6)
+        # Older run directories' columns are renamed to metrics the learner logs.
+        renamed = getattr(get_algorithm(algo), "RENAMED_METRICS", {})
+        assert set(renamed.values()) <= set(m), algo
+
+
+def test_a_metric_name_reported_twice_is_an_error():
+    one = {"lambda": jnp.float32(1.0)}
+    assert merge_metrics({"J_c": jnp.float32(2.0)}, one) == {"J_c": 2.0, "lambda": 1.0}
+    with pytest.raises(ValueError, match="reported twice: lambda"):
+        merge_metrics(one, {"kl": jnp.float32(0.0)}, {"lambda": jnp.float32(3.0)})
 
 
 def test_different_keys_differ():
@@ -87,7 +143,7 @@ def test_different_keys_differ():
 
 
 def test_registry_lists_algorithms_and_rejects_unknown():
-    assert set(ALGOS) <= set(algorithm_names())
+    assert algorithm_names() == ["cpo", "pid_lag", "ppo", "ppo_lag", "trpo", "trpo_lag"]
     with pytest.raises(ValueError, match="ppo, ppo_lag"):
         get_algorithm("sac")
 
@@ -171,15 +227,13 @@ def test_staggered_starts_spread_episode_ends_over_updates(stagger):
     np.testing.assert_allclose(totals, np.round(totals), atol=1e-5)
 
 
-@pytest.mark.parametrize("algo", algorithm_names())
+@pytest.mark.parametrize("algo", ALGOS)
 def test_every_hyperparameter_is_bound_from_the_train_state(algo):
     # Each name in the algorithm's HYPERPARAMS must reach the field it declares: the value in
     # the train state, not the config's, is what the policy rule, the constraint strategy and
     # the critic optimizer use.
     module = get_algorithm(algo)
-    fields = {f.name for f in dataclasses.fields(module.Config)}
-    cfg = module.default_config(**{k: v for k, v in TINY.items() if k in fields})
-    learner = module.make_train(cfg, _env())
+    learner = module.make_train(_config(module), _env())
     names = learner.hyper_names
     assert "vf_lr" in names and set(names) <= {f.name for f in dataclasses.fields(learner.config)}
     values = {n: 1000.0 + i for i, n in enumerate(names)}  # no config holds such values

@@ -7,21 +7,13 @@ import signal
 
 import pytest
 
-from agents.common.fake_env import FakeEnv
 from benchmarks import run as bench
 from benchmarks.reference import normalized, reference_for
+from tests.fakes import TINY, FakeEnv, tiny_args
 
-TINY = [
-    "--num-envs", "4",
-    "--set", "rollout_len=8",
-    "--set", "hidden_sizes=[8,8]",
-    "--set", "pi_iters=2",
-    "--set", "vf_iters=2",
-    "--set", "vf_minibatches=2",
-    "--chunk", "2",
-    "--eval-episodes", "4",
-]  # fmt: skip
-STEPS = ["--steps", str(4 * 8 * 5)]  # 5 updates: chunks of 2, 2, 1
+TINY_RUN = tiny_args() + ["--chunk", "2", "--eval-episodes", "4"]
+UPDATE_STEPS = TINY["num_envs"] * TINY["rollout_len"]
+STEPS = ["--steps", str(UPDATE_STEPS * 5)]  # 5 updates: chunks of 2, 2, 1
 
 
 _FAKE = FakeEnv(num_steps=6)
@@ -49,7 +41,7 @@ def _key(rows):
 def _run_dir(tmp_path_factory, name, seeds):
     out = tmp_path_factory.mktemp("runs") / name
     argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--seeds", seeds, "--out", str(out)]
-    assert _main(argv + STEPS + TINY) == 0
+    assert _main(argv + STEPS + TINY_RUN) == 0
     return out
 
 
@@ -93,7 +85,8 @@ def test_interrupt_keeps_rows_and_resume_continues(single_run, tmp_path):
     out = tmp_path / "cut"
     argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--out", str(out)]
     # Ctrl-C during the first chunk: the chunk finishes, is written and checkpointed, then stop.
-    status = _main(argv + STEPS + TINY, on_chunk=lambda done: signal.raise_signal(signal.SIGINT))
+    stop = lambda done: signal.raise_signal(signal.SIGINT)  # noqa: E731
+    status = _main(argv + STEPS + TINY_RUN, on_chunk=stop)
     assert status == 130
     rows = _rows(out)
     assert [r["update"] for r in rows] == ["1", "2"]
@@ -122,7 +115,7 @@ def test_resume_can_extend_the_budget(full_run, tmp_path):
 
     out = tmp_path / "more"
     shutil.copytree(full_run, out)
-    assert _main(["--resume", str(out), "--steps", str(4 * 8 * 6)]) == 0
+    assert _main(["--resume", str(out), "--steps", str(UPDATE_STEPS * 6)]) == 0
     rows = _rows(out)
     assert rows[-1]["update"] == "6" and len(rows) == 12
 
@@ -160,7 +153,9 @@ def test_existing_run_dir_is_not_overwritten(full_run, capsys):
 
 
 def test_reference_table_lookup():
-    assert reference_for("Safexp-PointGoal1-v0") == reference_for("PointGoal1")
+    # Safety Gym's unconstrained-PPO row (ENVIRONMENTS.md 1.6), by name and by alias.
+    for name in ("PointGoal1", "Safexp-PointGoal1-v0", "SafetyPointGoal1-v0"):
+        assert reference_for(name) == (25.179, 53.109, 0.063), name
     assert reference_for("PointGoal0") is None
     assert normalized("PointGoal0", 1.0, 1.0, 0.1) is None
     assert normalized("CarGoal1", 25.49, 10.0, 0.054)["J_c"] == 0.0

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from safejax.compat import brax as compat
-from safejax.env import COST_KEYS, FLAG_KEYS
+from safejax.env import FLAG_KEYS, cost_keys
 
 NAME = "PointGoal1"
 KEY = jax.random.PRNGKey(3)
 NUM = 2
-METRIC_KEYS = {"cost", *COST_KEYS, *FLAG_KEYS}
+METRIC_KEYS = {"cost", *cost_keys(), *FLAG_KEYS}
 ACTION = jnp.array([[0.5, -0.3], [-1.0, 0.2]])
 needs_brax = pytest.mark.skipif(not compat.BRAX_AVAILABLE, reason="brax is not installed")
 

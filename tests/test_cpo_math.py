@@ -16,16 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.common.cpo import (
-    CASE_ALL_FEASIBLE,
-    CASE_BOUNDARY_CUTS,
-    CASE_FEASIBLE_RECOVERY,
-    CASE_INFEASIBLE_RECOVERY,
-    CASE_NO_COST_GRADIENT,
-    cpo_accept,
-    cpo_step,
-)
+from agents.common.cpo import cpo_accept, cpo_step
 from agents.common.trust_region import backtracking_line_search
+
+# The case numbers as logged (`cpo_case`): SSA's numbering, spec ALGORITHMS.md 1.9.
+CASE_INFEASIBLE_RECOVERY = 0  # c >= 0, B < 0
+CASE_FEASIBLE_RECOVERY = 1  # c >= 0, B >= 0
+CASE_BOUNDARY_CUTS = 2  # c < 0, B >= 0
+CASE_ALL_FEASIBLE = 3  # c < 0, B < 0
+CASE_NO_COST_GRADIENT = 4  # |b|^2 <= 1e-8 and c < 0
 
 DELTA = 0.01
 N = 6

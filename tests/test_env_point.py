@@ -23,7 +23,7 @@ def place(env, state, robot_xy, yaw=0.0, vases_xy=None):
     """Puts the (planar) robot and the vases at given poses, at rest."""
     qpos = state.data.qpos.at[0:3].set(jnp.array([robot_xy[0], robot_xy[1], yaw]))
     if vases_xy is not None:
-        qpos = qpos.at[env.index.vase_qpos_adr].set(jnp.asarray(vases_xy, jnp.float32))
+        qpos = qpos.at[env.index.elements["vases"].qpos_adr].set(jnp.asarray(vases_xy, jnp.float32))
     data = state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel))
     return state.replace(data=data)
 
@@ -135,7 +135,8 @@ def test_pushed_vase_costs_only_where_constrained(envs, name, constrained):
         s = step(s, jnp.array([1.0, 0.0]))
         contact = max(contact, float(s.metrics["cost_vases_contact"]))
         velocity = max(velocity, float(s.metrics["cost_vases_velocity"]))
-    moved = float(np.linalg.norm(np.asarray(s.data.qpos[env.index.vase_qpos_adr[0]]) - [0.35, 0]))
+    vase = np.asarray(s.data.qpos[env.index.elements["vases"].qpos_adr[0]])
+    moved = float(np.linalg.norm(vase - [0.35, 0]))
     assert moved > 0.05  # the robot really pushed it
     if constrained:
         assert contact == 1.0 and velocity == 1.0
@@ -242,5 +243,6 @@ def test_arrow_and_dense_factorisations_agree(envs):
         contacts += float(nxt.metrics["cost_vases_contact"])
         s = nxt
     assert contacts >= 2  # the robot was in contact with a vase on some steps
-    assert np.linalg.norm(np.asarray(s.data.qpos[env.index.vase_qpos_adr[0]]) - [0.35, 0.0]) > 0.05
+    vase = np.asarray(s.data.qpos[env.index.elements["vases"].qpos_adr[0]])
+    assert np.linalg.norm(vase - [0.35, 0.0]) > 0.05
     assert worst < 1e-4

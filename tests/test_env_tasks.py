@@ -21,7 +21,7 @@ def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
     (pillars, buttons, gremlins: gremlins take circle centres) moved to given positions."""
     qpos = state.data.qpos.at[0:3].set(jnp.array([robot_xy[0], robot_xy[1], yaw]))
     if box_xy is not None:
-        qpos = qpos.at[env.index.box.qpos_adr].set(jnp.array([box_xy[0], box_xy[1], 0.0]))
+        qpos = qpos.at[env.index.task.qpos_adr].set(jnp.array([box_xy[0], box_xy[1], 0.0]))
     mocap = state.data.mocap_pos
     objects = dict(state.objects)
     for group, xy in groups.items():
@@ -94,7 +94,8 @@ def test_wrong_button_costs_only_with_the_timer_at_zero(envs, timer):
     touched, costs = [], []
     for i in range(timer + 6):
         s = step(s, jnp.array([1.0, 0.0]))
-        counts = buttons.contact_counts(s.data, env.index.robot_geom_mask, env.index.button_geoms)
+        geoms = env.index.elements["buttons"].geoms
+        counts = buttons.contact_counts(s.data, env.index.robot_geom_mask, geoms)
         touched.append(bool(counts[1] > 0))
         costs.append(float(s.metrics["cost_buttons"]))
         assert float(s.metrics["goal_met"]) == 0.0 and counts[0] == 0
@@ -122,7 +123,7 @@ def test_gremlins_follow_their_circles_and_cost_on_contact(envs):
         s = step(s, jnp.zeros(2))
     t = float(s.data.time) - dt  # positions are set before each substep
     expected = centres + 0.35 * np.array([np.sin(t), np.cos(t)])
-    got = np.asarray(s.data.mocap_pos[env.index.gremlin_mocap])
+    got = np.asarray(s.data.mocap_pos[env.index.elements["gremlins"].mocap])
     np.testing.assert_allclose(got[:, :2], expected, atol=1e-5)
     np.testing.assert_allclose(got[:, 2], 0.2, atol=1e-6)  # floating, as spec 6.6 derives
     assert float(s.data.time) == pytest.approx(7 * 10 * dt, abs=1e-5)
@@ -167,7 +168,7 @@ def test_pushing_the_box_to_the_goal_rewards_and_resamples(envs):
     for _ in range(150):
         s = step(s, jnp.array([1.0, 0.0]))
         rewards.append(float(s.reward))
-        box_x.append(float(s.data.qpos[env.index.box.qpos_adr[0]]))
+        box_x.append(float(s.data.qpos[env.index.task.qpos_adr[0]]))
         if float(s.metrics["goal_met"]):
             break
     else:
@@ -178,7 +179,7 @@ def test_pushing_the_box_to_the_goal_rewards_and_resamples(envs):
     assert float(s.cost) == 0.0
     # The goal was re-sampled clear of the box and robot, and the shaping restarts there.
     goal = np.asarray(s.task["goal"])
-    box = np.asarray(s.data.qpos[env.index.box.qpos_adr[:2]])
+    box = np.asarray(s.data.qpos[env.index.task.qpos_adr[:2]])
     assert np.linalg.norm(goal - box) >= 0.6 - 1e-4  # box keepout 0.2 + goal keepout 0.4
     box3 = np.array([box[0], box[1], 0.2])
     goal3 = np.array([goal[0], goal[1], 0.16])
@@ -200,7 +201,7 @@ def test_box_stops_at_a_pillar(envs):
     gap = []
     for _ in range(80):
         s = step(s, jnp.array([1.0, 0.0]))
-        box = np.asarray(s.data.qpos[env.index.box.qpos_adr[:2]])
+        box = np.asarray(s.data.qpos[env.index.task.qpos_adr[:2]])
         gap.append(np.linalg.norm(box - pillars[0]))
     # The box reached the pillar, and never overlapped it: its centre stays at least pillar
     # radius 0.2 + half-footprint 0.3 away (face on; more at a corner).

@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.common.fake_env import FakeEnv
 from agents.common.normalization import RunningStats
 from agents.evaluate import evaluate, gaussian_act, rollout_episodes, summarize
 from safejax.types import State
+from tests.fakes import FakeEnv
 
 STATIC = ("env", "act", "episodes", "deterministic")
 # scipy.stats.t.ppf(0.975, 2), from a t table: the 95% two-sided quantile for 3 samples.

@@ -14,23 +14,13 @@ import pytest
 
 import agents
 from agents import checkpoint, livelog, runfiles, runner
-from agents.common.fake_env import FakeEnv
 from agents.sweep import sweep
 from benchmarks import run as bench_run
 from benchmarks import sweep as bench_sweep
 from safejax.vector import EpisodeStats, VecEnv
+from tests.fakes import TINY, FakeEnv, tiny_args
 
-TINY = {
-    "num_envs": 4,
-    "rollout_len": 8,
-    "hidden_sizes": [8, 8],
-    "pi_iters": 2,
-    "vf_iters": 2,
-    "vf_minibatches": 2,
-}
-TINY_ARGS = ["--num-envs", "4", "--set", "rollout_len=8", "--set", "hidden_sizes=[8,8]",
-             "--set", "pi_iters=2", "--set", "vf_iters=2", "--set", "vf_minibatches=2"]  # fmt: skip
-UPDATE_STEPS = 4 * 8
+UPDATE_STEPS = TINY["num_envs"] * TINY["rollout_len"]
 STEPS = UPDATE_STEPS * 4  # 4 updates per member, chunks of 2
 CHUNK = 2
 # One object, so the runs of this module share one compiled program.
@@ -53,12 +43,16 @@ def _run(out, **kw):
     )  # fmt: skip
 
 
+# metrics.csv columns that are no scalars: who a row belongs to, and the x-axis (docs/AGENTS.md).
+NOT_SCALARS = {"member", "seed", "setting", "update", "env_steps"}
+
+
 def _expected_scalars(rows):
     """{tag: [(env_steps, value)]} that metrics.csv's rows call for."""
     out = {}
     for r in rows:
         for col, value in r.items():
-            if col not in livelog.NOT_SCALARS and value != "":
+            if col not in NOT_SCALARS and value != "":
                 out.setdefault(f"member{r['member']}/{col}", []).append(
                     (int(r["env_steps"]), float(value))
                 )
@@ -124,7 +118,7 @@ def test_no_tensorboard_flag_of_benchmarks_run(tmp_path, full_run):
     out = tmp_path / "cli"
     argv = ["--env", "PointGoal1", "--algo", "ppo_lag", "--seeds", "2", "--steps", str(STEPS),
             "--chunk", str(CHUNK), "--eval-episodes", "0", "--out", str(out)]  # fmt: skip
-    assert bench_run.main(argv + TINY_ARGS + ["--no-tensorboard"], make_env=fake) == 0
+    assert bench_run.main(argv + tiny_args() + ["--no-tensorboard"], make_env=fake) == 0
     assert len(_rows(out)) == 8 and livelog.event_files(out) == []
 
 
@@ -404,10 +398,37 @@ def test_csv_of_an_older_run_gains_the_new_columns(tmp_path):
     with open(path, newline="") as f:
         header = next(csv.reader(f))
     rows = _rows(tmp_path)
-    assert header == runfiles.columns(new[0])
+    # The leading columns, the rest by name (the new ep_* among them), the host's last.
+    assert header == [
+        "member", "seed", "setting", "update", "env_steps", "J_r", "J_c", "episodes",
+        "episodes_total", "rho_c", "lambda", "ep_cost_hazards", "ep_length", "kl", "sps", "time_s",
+    ]  # fmt: skip
     assert [r["update"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["ep_cost_hazards"] == "" and rows[0]["kl"] == "0.01"
     assert rows[1]["ep_cost_hazards"] == "3" and rows[2]["ep_length"] == "6"
+
+
+def test_resumed_csv_takes_the_current_names_of_renamed_columns(tmp_path):
+    """An older CPO run logged its dual variables as `lambda` and `nu`; resuming renames them
+    (`RENAMED_METRICS`) and drops the rows past the checkpoint."""
+    path = tmp_path / "metrics.csv"
+    old = [{"member": 0, "seed": 0, "setting": "", "update": u, "env_steps": 32 * u, "J_r": 1.5,
+            "J_c": 2.0, "episodes": 1, "episodes_total": u, "rho_c": 0.1, "lambda": 0.5 * u,
+            "cpo_c": -23.0, "nu": 2.0, "sps": 10, "time_s": 1.0} for u in (1, 2, 3)]  # fmt: skip
+    runfiles.append_csv(path, old)
+    runfiles.truncate_csv(path, 2, {"lambda": "cpo_lambda", "nu": "cpo_nu", "absent": "x"})
+    resumed = {k: v for k, v in old[2].items() if k not in ("lambda", "nu")}
+    runfiles.append_csv(path, [dict(resumed, cpo_lambda=7.0, cpo_nu=3.0)])
+    with open(path, newline="") as f:
+        header = next(csv.reader(f))
+    assert header == [
+        "member", "seed", "setting", "update", "env_steps", "J_r", "J_c", "episodes",
+        "episodes_total", "rho_c", "cpo_c", "cpo_lambda", "cpo_nu", "sps", "time_s",
+    ]  # fmt: skip
+    rows = _rows(tmp_path)
+    assert [(r["update"], r["cpo_lambda"], r["cpo_nu"]) for r in rows] == [
+        ("1", "0.5", "2"), ("2", "1", "2"), ("3", "7", "3")
+    ]  # fmt: skip
 
 
 def test_checkpoint_without_the_episode_sums_resumes(tmp_path):

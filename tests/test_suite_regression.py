@@ -16,6 +16,7 @@ import pytest
 
 import safejax
 from benchmarks import regression
+from safejax.env import cost_keys
 
 # One environment per robot and per task, with hazards, vases, pillars, gremlins and buttons among
 # them. Other test modules compile these same three through `envs` (test_env_tasks, test_suite,
@@ -37,7 +38,12 @@ def computed(envs, recorded):
     meta, _ = recorded
     return {
         name: regression.rollout(
-            name, meta["steps"], meta["reset_seed"], meta["action_seed"], compiled=envs(name)
+            name,
+            meta["steps"],
+            meta["reset_seed"],
+            meta["action_seed"],
+            compiled=envs(name),
+            seek_steps=meta["seek_steps"],
         )
         for name in SUBSET
     }
@@ -46,7 +52,7 @@ def computed(envs, recorded):
 def test_fixture_covers_the_suite(recorded):
     meta, results = recorded
     assert sorted(results) == sorted(safejax.registered_names())
-    assert meta["steps"] == regression.STEPS
+    assert (meta["steps"], meta["seek_steps"]) == (regression.STEPS, regression.SEEK_STEPS)
     assert (meta["reset_seed"], meta["action_seed"]) == (
         regression.RESET_SEED,
         regression.ACTION_SEED,
@@ -57,8 +63,17 @@ def test_fixture_covers_the_suite(recorded):
     for name in SUBSET:
         fields = results[name]
         for f in ("obs", "reward", "cost", "terminated", "truncated", "metrics/cost_hazards"):
-            assert fields[f].shape[0] == meta["steps"], (name, f)
+            assert fields[f].shape[0] == meta["steps"] + meta["seek_steps"], (name, f)
         assert fields["obs"].dtype == np.float32 and fields["terminated"].dtype == np.bool_
+
+
+def test_fixture_meets_every_cost_and_goal(recorded):
+    """The scripted phase makes the fixture exercise every constraint and the goal: each cost
+    metric and `goal_met` is nonzero at some step of some environment."""
+    _, results = recorded
+    for key in (*cost_keys(), "goal_met"):
+        hits = [n for n, fields in results.items() if np.any(fields[f"metrics/{key}"] > 0)]
+        assert hits, f"no environment of the fixture has {key} > 0"
 
 
 @pytest.mark.parametrize("name", SUBSET)
@@ -97,11 +112,12 @@ def test_check_exits_1_on_a_perturbed_fixture(tmp_path, recorded, computed, caps
     meta, results = recorded
     subset = {name: results[name] for name in SUBSET}
 
-    def compute(name, steps, reset_seed, action_seed):
-        assert (steps, reset_seed, action_seed) == (
+    def compute(name, steps, reset_seed, action_seed, seek_steps):
+        assert (steps, reset_seed, action_seed, seek_steps) == (
             meta["steps"],
             meta["reset_seed"],
             meta["action_seed"],
+            meta["seek_steps"],
         )
         return computed[name]
 

@@ -15,20 +15,12 @@ import pytest
 
 import agents
 from agents import runner
-from agents.common.fake_env import FakeEnv
 from agents.sweep import sweep
 from benchmarks import eval as bench_eval
 from benchmarks import sweep as bench_sweep
+from tests.fakes import TINY, FakeEnv, tiny_args
 
-TINY = {
-    "num_envs": 4,
-    "rollout_len": 8,
-    "hidden_sizes": [8, 8],
-    "pi_iters": 2,
-    "vf_iters": 2,
-    "vf_minibatches": 2,
-}
-STEPS = 4 * 8 * 4  # 4 updates per member
+STEPS = TINY["num_envs"] * TINY["rollout_len"] * 4  # 4 updates per member
 CHUNK = 2
 EPISODES = 4
 # One object per name, so runs of one name in this module share compiled programs.
@@ -73,9 +65,7 @@ def interrupted_sweep(tmp_path_factory):
 
     def log(line):
         lines.append(line)
-        if line.startswith("[cpo PointGoal1]") and "steps/s" in line and not lines[:-1].count(
-            line
-        ):
+        if line.startswith("[cpo PointGoal1]") and "steps/s" in line and not lines[:-1].count(line):
             # The first cell is done; the second finished its first chunk: stop it there.
             signal.raise_signal(signal.SIGINT)
 
@@ -167,7 +157,7 @@ def test_load_policy_in_a_fresh_process_gives_the_same_actions(tmp_path):
     here = np.asarray(act(obs))
     script = textwrap.dedent(f"""
         import numpy as np, agents
-        from agents.common.fake_env import FakeEnv
+        from tests.fakes import FakeEnv
         env, act = agents.load_policy({str(result.out)!r}, member=1, env=FakeEnv(num_steps=6))
         obs = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
         np.save({str(tmp_path / "a.npy")!r}, np.asarray(act(obs)))
@@ -213,8 +203,10 @@ def test_eval_cli_writes_eval_json_and_transfer_files(tmp_path, capsys):
         (["--envs", "PointGoal9", "--algos", "ppo"], "unknown environment 'PointGoal9'"),
         (["--envs", "PointGoal1", "--algos", "sac"], "unknown algorithm 'sac'; valid: "),
         (["--envs", "PointGoal1", "--algos", "ppo", "--grid", "lr=1,2"], "unknown --grid"),
-        (["--envs", "PointGoal1", "--algos", "ppo_lag", "--grid", "cost_limit=a,b"],
-         "is not a finite number"),  # fmt: skip
+        (
+            ["--envs", "PointGoal1", "--algos", "ppo_lag", "--grid", "cost_limit=a,b"],
+            "is not a finite number",
+        ),
         (["--envs", "PointGoal1", "--algos", "ppo", "--env-set", "hazards_nm=3"], "hazards_nm"),
     ],
 )
@@ -261,7 +253,7 @@ def test_two_processes_split_the_cells_with_jax_distributed(tmp_path):
     out = tmp_path / "s"
     script = textwrap.dedent("""
         import sys
-        from agents.common.fake_env import FakeEnv
+        from tests.fakes import FakeEnv
         from benchmarks import sweep
         argv = sys.argv[1:]
         sys.exit(sweep.main(argv, make_env=lambda name: FakeEnv(num_steps=6, name=name)))
@@ -270,7 +262,7 @@ def test_two_processes_split_the_cells_with_jax_distributed(tmp_path):
         "--envs", "PointGoal1,CarGoal1", "--algos", "ppo_lag", "--seeds", "1",
         "--steps", str(STEPS), "--eval-episodes", "2", "--chunk", "2", "--out", str(out),
         "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-    ] + [f"--set={k}={v}" for k, v in TINY.items()]  # fmt: skip
+    ] + tiny_args()  # fmt: skip
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, *argv, "--process-id", str(i)],

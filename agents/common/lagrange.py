@@ -1,11 +1,14 @@
-"""Constraint strategies: how the cost multiplier lambda follows the episodic cost J_c.
+"""Multiplier strategies: how the cost multiplier lambda follows the episodic cost J_c.
 
-Each strategy is a small frozen (hashable, static) object with pure methods over a state pytree
-that lives in the train state:
+Each strategy is a `ConstraintStrategy` (agents/common/train.py): a small frozen (hashable,
+static) object with pure methods over a state pytree that lives in the train state:
 
     state = strategy.init()
     state = strategy.update(state, J_c)      # once per update, before the policy step
     lam = strategy.penalty(state)            # lambda >= 0 used in the penalized objective
+
+Paired with the penalized objectives of agents/ppo.py and agents/trpo.py: the policy rule reads
+lambda (`policy_input` is `penalty`), and lambda is logged as the metric `lambda`.
 
 `Lagrangian` is gradient ascent on the multiplier (safety-starter-agents by default, OmniSafe as
 an option); `PIDLagrangian` is Stooke, Achiam and Abbeel's PID control of lambda (their rlpyt code
@@ -23,11 +26,26 @@ import jax.numpy as jnp
 import optax
 
 Array = jax.Array
+Metrics = dict[str, Array]
+
+
+class Multiplier:
+    """What every multiplier strategy shares: its `penalty` (lambda >= 0) is what the policy rule
+    reads and what is logged as `lambda`."""
+
+    def penalty(self, state: Any) -> Array:
+        raise NotImplementedError
+
+    def policy_input(self, state: Any) -> Array:
+        return self.penalty(state)
+
+    def metrics(self, state: Any) -> Metrics:
+        return {"lambda": self.penalty(state)}
 
 
 @dataclasses.dataclass(frozen=True)
-class Unconstrained:
-    """lambda = 0 forever (plain PPO)."""
+class Unconstrained(Multiplier):
+    """lambda = 0 forever (plain PPO and TRPO: the penalized objective without its penalty)."""
 
     def init(self) -> Array:
         return jnp.zeros((), jnp.float32)
@@ -40,7 +58,7 @@ class Unconstrained:
 
 
 @dataclasses.dataclass(frozen=True)
-class Lagrangian:
+class Lagrangian(Multiplier):
     """One Adam step per update on the loss -x * (J_c - d).
 
     `parameterization`:
@@ -93,7 +111,7 @@ class Lagrangian:
 
 
 @dataclasses.dataclass(frozen=True)
-class PIDLagrangian:
+class PIDLagrangian(Multiplier):
     """PID control of lambda (Stooke et al. 2020, ALGORITHMS.md section 5).
 
     Per update, with delta = J_c - d:

@@ -1,4 +1,4 @@
-"""The shared learner: one update = rollout, GAE (reward and cost), multiplier, policy, critics.
+"""The shared learner: one update = rollout, GAE (reward and cost), constraint, policy, critics.
 
 `Learner(config, env, policy, constraint)` holds everything static; its methods are pure
 functions of a `TrainState` pytree and the caller owns `jit` and `vmap`:
@@ -8,19 +8,24 @@ functions of a `TrainState` pytree and the caller owns `jit` and `vmap`:
     ts, metrics = jax.jit(jax.vmap(learner.train))(keys)           # seeds side by side
 
 Order within an update follows safety-starter-agents: collect `rollout_len` steps of `num_envs`
-worlds with lambda fixed; J_r, J_c = mean return and cost of the episodes that ended in this
-batch; update the multiplier with J_c; update the policy with the new lambda; fit the critics.
-When no episode ended in the batch, J_r and J_c carry their previous values and the multiplier is
-left unchanged (the `episodes` metric is then 0).
+worlds with the policy fixed; J_r, J_c = mean return and cost of the episodes that ended in this
+batch; update the constraint strategy with J_c (the multiplier lambda of the Lagrangian methods);
+update the policy with the strategy's new value; fit the critics. When no episode ended in the
+batch, J_r and J_c carry their previous values and the strategy's state is left unchanged (the
+`episodes` metric is then 0).
 
 The same episodes also give `ep_length` (mean length), `ep_goals_met` (goals met per episode) and
 one `ep_cost_*` per constraint (`ep_cost_hazards`, ...: the mean over episodes of the episode's
 sum of that constraint's 0/1 cost, from the env's `State.metrics`; `episode_columns`). They are
 reported only: nothing the learner optimizes reads them. They are 0 when no episode ended.
 
-The policy step is swappable: any object with `init(actor_params) -> opt_state` and
-`update(actor_apply, actor_params, opt_state, batch, penalty, key) -> (params, opt_state,
-metrics)` (see agents/ppo.py).
+The policy step and the constraint handling are swappable, and paired: a `ConstraintStrategy`
+turns J_c into one scalar per update, `policy_input`, and the `PolicyRule` reads it. What that
+scalar means is the contract of the pair, not of the learner: the multiplier lambda >= 0 of a
+penalized objective for the Lagrangian strategies (agents/common/lagrange.py) with PPO's and
+TRPO's rules, CPO's constraint offset c (of either sign) for its `ConstraintOffset` with its rule
+(agents/cpo.py). Each logs its own values under names of its own (`ConstraintStrategy.metrics`):
+`lambda` is the multiplier of a penalized objective and nothing else; CPO logs `cpo_*`.
 
 Hyperparameters: the numbers named in `Learner.hyper` (learning rates, the cost limit, multiplier
 gains: whatever an algorithm declares) are not baked into the compiled program; they live in
@@ -96,7 +101,12 @@ class Batch:
 
 
 class PolicyRule(Protocol):
-    """A policy-update step: PPO's clipped surrogate, a trust-region step, ..."""
+    """A policy-update step: PPO's clipped surrogate, a trust-region step, ...
+
+    `update`'s fifth argument is the paired strategy's `policy_input`; it is positional so that
+    each rule names it for what it is to that rule (`penalty` for the multiplier lambda, `offset`
+    for CPO's c).
+    """
 
     def init(self, actor_params: Any) -> Any: ...
 
@@ -106,9 +116,29 @@ class PolicyRule(Protocol):
         actor_params: Any,
         opt_state: Any,
         batch: Batch,
-        penalty: Array,
+        policy_input: Array,
         key: Array,
+        /,
     ) -> tuple[Any, Any, Metrics]: ...
+
+
+class ConstraintStrategy(Protocol):
+    """How J_c steers the policy: a frozen (hashable, static) object with pure methods over a
+    state pytree that lives in `TrainState.constraint`.
+
+    `update` runs once per update in which an episode ended, before the policy step;
+    `policy_input(state)` is the scalar handed to the paired `PolicyRule` (see the module
+    docstring); `metrics(state)` are the values logged each update, under the strategy's own
+    names, none of which a policy rule may also use.
+    """
+
+    def init(self) -> Any: ...
+
+    def update(self, state: Any, ep_cost: Array) -> Any: ...
+
+    def policy_input(self, state: Any) -> Array: ...
+
+    def metrics(self, state: Any) -> Metrics: ...
 
 
 def adam(lr: float, max_grad_norm: float | None) -> optax.GradientTransformation:
@@ -125,6 +155,18 @@ def minibatches(key: Array, data: Any, num: int) -> Any:
     size = jax.tree.leaves(data)[0].shape[0]
     perm = jax.random.permutation(key, size)
     return jax.tree.map(lambda x: x[perm].reshape((num, size // num) + x.shape[1:]), data)
+
+
+def merge_metrics(*parts: Metrics) -> Metrics:
+    """One metrics dict from several sources; a name given by two of them is an error, so that
+    no source silently replaces another's value (a column means one thing)."""
+    merged: Metrics = {}
+    for part in parts:
+        clash = sorted(set(merged) & set(part))
+        if clash:
+            raise ValueError(f"metric names reported twice: {', '.join(clash)}")
+        merged.update(part)
+    return merged
 
 
 def tree_where(pred: Array, on_true: Any, on_false: Any) -> Any:
@@ -158,6 +200,9 @@ _COMPONENTS = ("policy", "constraint", "critic")
 class Learner:
     """Static parts of a learner (config, env, networks, rules); pure methods over TrainState.
 
+    `policy` and `constraint` are a paired `PolicyRule` and `ConstraintStrategy` (see the module
+    docstring).
+
     `hyper` maps config fields to the field of the component that uses them ("policy" or
     "constraint", both frozen dataclasses, or "critic" for the critic optimizer's "lr"); those
     numbers are read from `TrainState.hparams` at every update (see the module docstring).
@@ -169,7 +214,7 @@ class Learner:
         config: BaseConfig,
         env: Any,
         policy: PolicyRule,
-        constraint: Any,
+        constraint: ConstraintStrategy,
         hyper: Mapping[str, tuple[str, str]] | None = None,
         world_devices: Sequence[Any] | str | None = "auto",
     ):
@@ -216,7 +261,9 @@ class Learner:
         rows = [self.hparams(**m) for m in members]
         return {n: jnp.stack([r[n] for r in rows]) for n in self.hyper_names}
 
-    def bind(self, hp: Mapping[str, Array]) -> tuple[PolicyRule, Any, optax.GradientTransformation]:
+    def bind(
+        self, hp: Mapping[str, Array]
+    ) -> tuple[PolicyRule, ConstraintStrategy, optax.GradientTransformation]:
         """(policy, constraint, critic optimizer) with the numbers of `hp` in place."""
         fields: dict[str, dict[str, Array]] = {c: {} for c in _COMPONENTS}
         for name, (component, field) in self.hyper.items():
@@ -228,7 +275,7 @@ class Learner:
 
     # ------------------------------------------------------------------ state
     def init(self, key: Array, hparams: Mapping[str, Array] | None = None) -> TrainState:
-        """A fresh train state: networks, optimizers, multiplier, and `num_envs` reset worlds.
+        """A fresh train state: networks, optimizers, constraint state and `num_envs` reset worlds.
         `hparams` defaults to the config's values (`self.hparams()`)."""
         hparams = self.hparams() if hparams is None else dict(hparams)
         if sorted(hparams) != list(self.hyper_names):
@@ -298,7 +345,7 @@ class Learner:
 
     # ------------------------------------------------------------------ one update
     def update(self, ts: TrainState) -> tuple[TrainState, Metrics]:
-        """One rollout and one update of multiplier, policy and critics."""
+        """One rollout and one update of constraint strategy, policy and critics."""
         cfg = self.config
         policy, strategy, vf_opt = self.bind(ts.hparams)
         key, k_roll, k_pi, k_vf = jax.random.split(ts.key, 4)
@@ -343,7 +390,7 @@ class Learner:
             for name, x in episode_columns(traj.ep_length, traj.ep_metrics).items()
         }
         constraint = tree_where(has_ep, strategy.update(ts.constraint, ep_cost), ts.constraint)
-        penalty = strategy.penalty(constraint)
+        policy_input = strategy.policy_input(constraint)
 
         adv_r = (adv_r - adv_r.mean()) / (adv_r.std() + 1e-8)
         adv_c = adv_c - adv_c.mean()
@@ -361,7 +408,7 @@ class Learner:
             ret_c=flat(ret_c),
         )
         actor, pi_opt, pi_metrics = policy.update(
-            self.actor.apply, ts.actor, ts.pi_opt, batch, penalty, k_pi
+            self.actor.apply, ts.actor, ts.pi_opt, batch, policy_input, k_pi
         )
         critic, vf_state, vf_metrics = self._fit_critics(vf_opt, ts.critic, ts.vf_opt, batch, k_vf)
 
@@ -395,12 +442,9 @@ class Learner:
             "episodes": n_ep,
             "episodes_total": episodes,
             "rho_c": cum_cost / env_steps.astype(jnp.float32),
-            "lambda": penalty,
             **per_episode,
-            **pi_metrics,
-            **vf_metrics,
         }
-        return new, metrics
+        return new, merge_metrics(metrics, strategy.metrics(constraint), pi_metrics, vf_metrics)
 
     def preprocess(self, ts: TrainState, obs: Array) -> Array:
         """What the networks see: observations normalized by the running statistics (clipped to

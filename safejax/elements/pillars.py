@@ -18,39 +18,55 @@ cylinder of the spec's size shows the pillar.
 
 from __future__ import annotations
 
-import mujoco
-import numpy as np
+import dataclasses
+from typing import ClassVar
 
-from safejax.config import EnvConfig
-from safejax.elements import mocap
+from safejax.elements.base import CostContext, Element
 from safejax.elements.contacts import count_contacts
+from safejax.elements.mocap import MocapElement, MocapIndex
 from safejax.types import Array
 
 # The colliding segment's height band (see the module docstring).
 SEGMENT_Z = (0.07, 0.13)
 
 
-def xml(config: EnvConfig) -> str:
-    r, h = config.pillars_size, config.pillars_height
-    z0, z1 = SEGMENT_Z
-    return "".join(
-        f"""
+@dataclasses.dataclass(frozen=True)
+class Pillars(MocapElement):
+    """Safety Gym's pillars (engine defaults, spec section 2)."""
+
+    group: ClassVar[str] = "pillars"
+    lidar_rank: ClassVar[int] = 4
+    PARAMS: ClassVar[tuple[str, ...]] = ("keepout", "cost")
+    COSTS: ClassVar[tuple[str, ...]] = ("pillars",)
+
+    num: int = 0
+    size: float = 0.2
+    height: float = 0.5
+    keepout: float = 0.3
+    cost: float = 1.0
+    constrain: bool = False
+    observe: bool = False
+
+    def validate(self) -> None:
+        Element.validate(self)
+        if self.height <= 0:
+            raise ValueError(f"pillars_height must be > 0, got {self.height!r}")
+
+    def xml(self) -> str:
+        r, h = self.size, self.height
+        z0, z1 = SEGMENT_Z
+        return "".join(
+            f"""
 <body name="pillar{i}" mocap="true" pos="0 0 0">
   <geom name="pillar{i}" type="capsule" fromto="0 0 {z0} 0 0 {z1}" size="{r}" rgba="0 0 0 0"
         group="3" class="pillar"/>
   <geom name="pillar{i}_visual" type="cylinder" pos="0 0 {h}" size="{r} {h}"
         rgba=".5 .5 1 1" contype="0" conaffinity="0"/>
 </body>"""
-        for i in range(config.pillars_num)
-    )
+            for i in range(self.num)
+        )
 
-
-def index(model: mujoco.MjModel, num: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mocap ids (num,), geom mask (ngeom,)) of the pillars."""
-    ids, geoms = mocap.index(model, "pillar", num)
-    return ids, mocap.geom_mask(model, geoms)
-
-
-def cost(data, robot_geom_mask: np.ndarray, pillar_geom_mask: np.ndarray, params: dict) -> Array:
-    """pillars_cost x the number of robot-pillar contact points (before binarisation)."""
-    return params["pillars_cost"] * count_contacts(data, robot_geom_mask, pillar_geom_mask)
+    def costs(self, ix: MocapIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
+        """pillars_cost x the number of robot-pillar contact points (before binarisation)."""
+        n = count_contacts(ctx.data, ctx.robot_geom_mask, ix.geom_mask)
+        return {"cost_pillars": params["pillars_cost"] * n}

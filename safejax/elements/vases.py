@@ -11,47 +11,24 @@ real one turns away, and one contact row instead of four makes the solver cheape
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar, NamedTuple
+
 import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from safejax.config import EnvConfig
+from safejax.elements.base import CostContext, Element, SceneInfo, World
 from safejax.elements.contacts import count_contacts
 from safejax.types import Array
 
 
-def xml(config: EnvConfig) -> str:
-    s = config.vases_size
-    out = []
-    for i in range(config.vases_num):
-        out.append(
-            f"""
-<body name="vase{i}" pos="0 0 {s - 4e-5}">
-  <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="0"/>
-  <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="0"/>
-  <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{mass(config)}" rgba="0 1 1 1"
-        class="object" condim="1" priority="1"/>
-</body>"""
-        )
-    return "".join(out)
-
-
-def index(model: mujoco.MjModel, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(geom mask, qpos addresses (num, 2), dof addresses (num, 2)) of the vases."""
-    mask = np.zeros(model.ngeom, bool)
-    qpos = np.zeros((num, 2), np.int32)
-    dof = np.zeros((num, 2), np.int32)
-    for i in range(num):
-        mask[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")] = True
-        for j, axis in enumerate("xy"):
-            jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}_{axis}")
-            qpos[i, j] = model.jnt_qposadr[jid]
-            dof[i, j] = model.jnt_dofadr[jid]
-    return mask, qpos, dof
-
-
-def mass(config: EnvConfig) -> float:
-    return config.vases_density * (2 * config.vases_size) ** 3
+class VaseIndex(NamedTuple):
+    geom_mask: np.ndarray  # (ngeom,) bool
+    qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y slides
+    dof_adr: np.ndarray  # (n, 2)
+    mass: float
+    timestep: float
 
 
 def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: float):
@@ -70,18 +47,86 @@ def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: floa
     return data.replace(qfrc_applied=data.qfrc_applied.at[dof_adr].set(force))
 
 
-def positions(data, qpos_adr: np.ndarray) -> Array:
-    """(n, 2) current vase xy."""
-    return data.qpos[qpos_adr]
+@dataclasses.dataclass(frozen=True)
+class Vases(Element):
+    """Safety Gym's vases (engine defaults, spec section 2)."""
 
-
-def costs(data, idx, params: dict) -> tuple[Array, Array]:
-    """(contact cost, velocity cost) before binarisation (spec section 5.1)."""
-    contact = params["vases_contact_cost"] * count_contacts(
-        data, idx.robot_geom_mask, idx.vase_geom_mask
+    group: ClassVar[str] = "vases"
+    lidar_rank: ClassVar[int] = 3
+    PARAMS: ClassVar[tuple[str, ...]] = (
+        "keepout",
+        "contact_cost",
+        "velocity_cost",
+        "velocity_threshold",
+        "friction",
     )
-    vel = data.qvel[idx.vase_dof_adr]  # (n, 2)
-    speed = jnp.linalg.norm(vel, axis=-1)
-    moving = speed >= params["vases_velocity_threshold"]
-    velocity = params["vases_velocity_cost"] * jnp.sum(jnp.where(moving, speed, 0.0))
-    return contact, velocity
+    COSTS: ClassVar[tuple[str, ...]] = ("vases_contact", "vases_velocity")
+    STORES_POSITIONS: ClassVar[bool] = False
+
+    num: int = 0
+    size: float = 0.1
+    keepout: float = 0.15
+    density: float = 0.001
+    contact_cost: float = 1.0
+    velocity_cost: float = 1.0
+    velocity_threshold: float = 1e-4
+    # Deceleration (m/s^2) of the analytic floor friction, fitted to the free vase of the
+    # original model pushed by the Point robot (benchmarks.fidelity; docs/FIDELITY.md).
+    friction: float = 3.0
+    constrain: bool = False
+    observe: bool = False
+
+    @property
+    def mass(self) -> float:
+        return self.density * (2 * self.size) ** 3
+
+    def validate(self) -> None:
+        super().validate()
+        if self.density <= 0:
+            raise ValueError(f"vases_density must be > 0, got {self.density!r}")
+
+    def xml(self) -> str:
+        s = self.size
+        return "".join(
+            f"""
+<body name="vase{i}" pos="0 0 {s - 4e-5}">
+  <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="0"/>
+  <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="0"/>
+  <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{self.mass}" rgba="0 1 1 1"
+        class="object" condim="1" priority="1"/>
+</body>"""
+            for i in range(self.num)
+        )
+
+    def bind(self, model: mujoco.MjModel, scene: SceneInfo) -> VaseIndex:
+        mask = np.zeros(model.ngeom, bool)
+        qpos = np.zeros((self.num, 2), np.int32)
+        dof = np.zeros((self.num, 2), np.int32)
+        for i in range(self.num):
+            mask[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")] = True
+            for j, axis in enumerate("xy"):
+                jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}_{axis}")
+                qpos[i, j] = model.jnt_qposadr[jid]
+                dof[i, j] = model.jnt_dofadr[jid]
+        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep))
+
+    def init(self, ix: VaseIndex, key: Array, xy: Array, world: World) -> World:
+        return world._replace(qpos=world.qpos.at[ix.qpos_adr].set(xy))
+
+    def positions(self, ix: VaseIndex, data, objects: dict) -> Array:
+        """(n, 2) current vase xy."""
+        return data.qpos[ix.qpos_adr]
+
+    def substep(self, ix: VaseIndex, data, objects: dict, params: dict):
+        return friction(data, ix.dof_adr, ix.mass, params["vases_friction"], ix.timestep)
+
+    def costs(self, ix: VaseIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
+        """Contact cost and velocity cost before binarisation (spec section 5.1)."""
+        contact = params["vases_contact_cost"] * count_contacts(
+            ctx.data, ctx.robot_geom_mask, ix.geom_mask
+        )
+        vel = ctx.data.qvel[ix.dof_adr]  # (n, 2)
+        speed = jnp.linalg.norm(vel, axis=-1)
+        moving = speed >= params["vases_velocity_threshold"]
+        velocity = params["vases_velocity_cost"] * jnp.sum(jnp.where(moving, speed, 0.0))
+        return {"cost_vases_contact": contact, "cost_vases_velocity": velocity}

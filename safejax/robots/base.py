@@ -25,7 +25,7 @@ class RobotSpec:
 
     Attributes:
       name: "point", "car" or "doggo".
-      timestep: physics timestep (s); the env takes `substeps` of them per step.
+      timestep: physics timestep (s); the env takes `EnvConfig.substeps` of them per step.
       body_xml: the `<body name="robot">` subtree (worldbody fragment).
       actuator_xml / sensor_xml / default_xml: fragments for `<actuator>`, `<sensor>`, `<default>`.
       sensor_names: observed MuJoCo sensors in observation order, each read whole from
@@ -51,14 +51,8 @@ class RobotSpec:
     floor_contact: bool
     default_xml: str = ""
     extra_obs: tuple[tuple[str, int, Callable], ...] = ()
-    substeps: int = 10
-    keepout: float = 0.4
     solver: tuple[tuple[str, str], ...] = ()
     numeric: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def sensor_dim(self) -> int:
-        return sum(d for _, d in self.sensor_names) + sum(d for _, d, _ in self.extra_obs)
 
 
 def set_root_pose(spec: RobotSpec, qpos: Array, xy: Array, yaw: Array) -> Array:

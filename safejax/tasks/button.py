@@ -16,23 +16,23 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from safejax.config import EnvConfig
 from safejax.elements import buttons
+from safejax.tasks.base import Task
 from safejax.tasks.goal import dense_reward, planar_distance
 from safejax.types import Array, Frame, TaskStep
 
 
-class ButtonTask:
+class ButtonTask(Task):
     """State: {"goal": (2,) goal button xy, "goal_button": int32 index, "timer": int32 steps
     left on the button timer, "last_dist_goal": planar robot-goal distance}."""
 
+    name = "button"
     layout = ()  # the buttons are elements; the goal is one of them
 
-    def __init__(self, config: EnvConfig, index):
-        if config.buttons_num < 1:
-            raise ValueError("the button task needs buttons_num >= 1")
-        self.config = config
-        self.index = index
+    def validate(self) -> None:
+        if self.config.buttons_num < 1:
+            n = self.config.buttons_num
+            raise ValueError(f"the button task needs buttons_num >= 1, got {n}")
 
     def _draw(self, key: Array, current: Array) -> Array:
         n = self.config.buttons_num
@@ -56,7 +56,7 @@ class ButtonTask:
         dist = planar_distance(frame.robot_pos, task["goal"])
         reward = dense_reward(task["last_dist_goal"], dist, params)
         counts = buttons.contact_counts(
-            frame.data, self.index.robot_geom_mask, self.index.button_geoms
+            frame.data, self.index.robot_geom_mask, self.index.elements["buttons"].geoms
         )
         goal_met = (counts[task["goal_button"]] > 0) & frame.ok
         timer = jnp.maximum(task["timer"] - 1, 0)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from safejax import placement
 from safejax.config import EnvConfig
+from safejax.tasks.base import Task
 from safejax.types import Array, Frame, TaskStep
 
 
@@ -46,14 +47,11 @@ def resample_goal(
     )
 
 
-class GoalTask:
+class GoalTask(Task):
     """State: {"goal": (2,) goal xy, "last_dist_goal": planar robot-goal distance}."""
 
-    # Layout entries the task adds right after the robot: (group, count, keepout param).
+    name = "goal"
     layout = (("goal", 1, "goal_keepout"),)
-
-    def __init__(self, config: EnvConfig, index):
-        self.config = config
 
     def reset(self, key: Array, frame: Frame, placed: dict[str, Array], params: dict) -> dict:
         goal = placed["goal"][0]

@@ -11,10 +11,12 @@ layout (the box stays where it is) and the previous distances are reset.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
-from safejax.config import EnvConfig
 from safejax.elements import box
+from safejax.elements.base import SceneInfo, World
+from safejax.tasks.base import BOX_LIDAR_RANK, Task
 from safejax.tasks.goal import clip_reward, resample_goal
 from safejax.types import Array, Frame, TaskStep
 
@@ -24,15 +26,36 @@ def goal_point(goal_xy: Array, params: dict) -> Array:
     return jnp.concatenate([goal_xy, (params["goal_size"] / 2 + 0.01)[None]])
 
 
-class PushTask:
+class PushTask(Task):
     """State: {"goal": (2,) goal xy, "last_dist_box": 3-D robot-box distance,
-    "last_box_goal": 3-D box-goal distance}."""
+    "last_box_goal": 3-D box-goal distance}. The task owns the push box (`elements/box.py`):
+    its body, layout entry, pose at reset and lidar."""
 
+    name = "push"
     layout = (("goal", 1, "goal_keepout"), ("box", 1, "box_keepout"))
+    PARAMS = ("box_size", "box_keepout", "box_null_dist", "reward_box_dist", "reward_box_goal")
 
-    def __init__(self, config: EnvConfig, index):
-        self.config = config
-        self.box = index.box
+    @property
+    def box(self) -> box.BoxIndex:
+        return self.index.task
+
+    def xml(self) -> str:
+        return box.xml(self.config)
+
+    def bind(self, model, scene: SceneInfo) -> box.BoxIndex:
+        return box.index(model, True)
+
+    def lidars(self) -> tuple[tuple[int, str], ...]:
+        box_lidar = ((BOX_LIDAR_RANK, "box"),) if self.config.observe_box_lidar else ()
+        return super().lidars() + box_lidar
+
+    def place(self, key: Array, placed: dict[str, Array], world: World) -> World:
+        """The box at its sampled position, at a uniformly random yaw."""
+        yaw = jax.random.uniform(key, (), minval=0.0, maxval=2 * jnp.pi)
+        return world._replace(qpos=box.set_pose(world.qpos, self.box, placed["box"][0], yaw))
+
+    def positions(self, data, task: dict) -> dict[str, Array]:
+        return {**super().positions(data, task), "box": box.position(data, self.box)[None, :2]}
 
     def reset(self, key: Array, frame: Frame, placed: dict[str, Array], params: dict) -> dict:
         box_pos = box.position(frame.data, self.box)

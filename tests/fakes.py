@@ -1,17 +1,41 @@
-"""A physics-free stand-in with the `safejax` Env API, for fast learner tests.
+"""Stand-ins for fast tests: a physics-free env with the `safejax` Env API and a tiny config.
 
-A point on a plane must reach a goal while avoiding a circular hazard (cost 1 per step inside
-it). Leaving the square arena terminates the episode (no bootstrap); the time limit truncates it
-(bootstrap). The reward is the decrease in distance to the goal, as Safety Gym's dense goal
-reward. Everything is analytic, so a rollout compiles in seconds.
+`FakeEnv`: a point on a plane must reach a goal while avoiding a circular hazard (cost 1 per step
+inside it). Leaving the square arena terminates the episode (no bootstrap); the time limit
+truncates it (bootstrap). The reward is the decrease in distance to the goal, as Safety Gym's
+dense goal reward. Everything is analytic, so a rollout compiles in seconds.
+
+`TINY`: learner overrides small enough that a run of a few updates on `FakeEnv` compiles and
+trains in seconds (4 worlds x 8 steps per update); `tiny_args()` is the same as `--set` flags.
+Modules that run learners through `agents.run`, sweeps or the command lines share it, so their
+runs are comparable and a change of size is made once.
+
+Imported as `tests.fakes` (the repository root is on `sys.path` under pytest, see pyproject.toml,
+and in subprocesses started from the root).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from safejax.types import Array, State
+
+TINY: dict[str, Any] = {
+    "num_envs": 4,
+    "rollout_len": 8,
+    "hidden_sizes": [8, 8],
+    "pi_iters": 2,
+    "vf_iters": 2,
+    "vf_minibatches": 2,
+}
+
+
+def tiny_args() -> list[str]:
+    """`TINY` as command-line flags: `--set KEY=VALUE` for each entry."""
+    return [f"--set={key}={value}" for key, value in TINY.items()]
 
 
 class FakeEnv:
