@@ -196,6 +196,13 @@ def env_name_of(env: Any) -> str:
     return env if isinstance(env, str) else getattr(env, "name", type(env).__name__)
 
 
+def env_label(name: str) -> str:
+    """A directory-safe label of an environment name: a world file's own `name`, else the name."""
+    import safejax
+
+    return safejax.registry.display_name(name)
+
+
 def check_env(name: str, env_overrides: Mapping[str, Any]) -> str:
     """The canonical name; an unknown name or override key raises UsageError (no compile)."""
     import safejax
@@ -258,7 +265,7 @@ def plan(
     members = members_of(seed, seeds, grid)
     chunk = chunk or max(1, round(CHUNK_TARGET_STEPS / (cfg.batch_size * len(members))))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(out_dir or f"runs/{name}-{algo}-{stamp}")
+    out = Path(out_dir or f"runs/{env_label(name)}-{algo}-{stamp}")
     if (out / "metrics.csv").exists() or (out / CHECKPOINT).exists():
         raise UsageError(f"{out} already holds a run; resume it or choose another directory")
     return RunPlan(

@@ -160,7 +160,7 @@ def plan_cells(
         fields = {f.name for f in dataclasses.fields(module.Config)}
         own = {k: v for k, v in overrides.items() if k in fields}
         for point in runner.grid_points(static):
-            cell_dir = out / env / algo
+            cell_dir = out / runner.env_label(env) / algo
             if point:
                 cell_dir = cell_dir / runner.setting_label(point)
             existing = (cell_dir / "config.yaml").exists()

@@ -21,19 +21,22 @@ from safejax import render_backend, xla_flags  # noqa: F401
 with contextlib.redirect_stdout(io.StringIO()):
     from mujoco import mjx  # noqa: F401
 
+from safejax import registry
 from safejax.config import EnvConfig
 from safejax.env import Env
 from safejax.registry import canonical_name, config_for, registered_names
 from safejax.render import Renderer, render
 from safejax.types import State
 from safejax.vector import EpisodeStats, VecEnv, VecState
+from safejax.worlds import make_custom
 
 
 def make(name: str, **overrides) -> Env:
     """Builds the environment `name` ("PointGoal1", "Safexp-PointGoal1-v0" or
-    "SafetyPointGoal1-v0"); keyword overrides replace EnvConfig fields (unknown keys error)."""
+    "SafetyPointGoal1-v0", a world registered by `make_custom(..., name=)`, or a YAML world file
+    `path.yaml`); keyword overrides replace EnvConfig keys (unknown keys error)."""
     config = config_for(name, **overrides)
-    return Env(config, name=canonical_name(name))
+    return Env(config, name=registry.display_name(name))
 
 
 __all__ = [
@@ -44,7 +47,10 @@ __all__ = [
     "VecEnv",
     "VecState",
     "Renderer",
+    "canonical_name",
+    "config_for",
     "make",
+    "make_custom",
     "render",
     "registered_names",
 ]

@@ -185,9 +185,9 @@ class EnvConfig:
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
         x0, y0, x1, y1 = self.placements_extents
-        if not (x0 < x1 and y0 < y1):
+        if not (x0 <= x1 and y0 <= y1):
             raise ValueError(
-                f"placements_extents must be (xmin, ymin, xmax, ymax) with min < max, "
+                f"placements_extents must be (xmin, ymin, xmax, ymax) with min <= max, "
                 f"got {self.placements_extents}"
             )
         for key in ("goal_size", "box_size", "lidar_max_dist"):

@@ -15,9 +15,11 @@ from safejax.elements.buttons import Buttons
 from safejax.elements.gremlins import Gremlins
 from safejax.elements.hazards import Hazards
 from safejax.elements.pillars import Pillars
+from safejax.elements.sigwalls import Sigwalls
 from safejax.elements.vases import Vases
+from safejax.elements.velocity import Velocity
 
-ELEMENTS: list[type[Element]] = [Buttons, Hazards, Vases, Pillars, Gremlins]
+ELEMENTS: list[type[Element]] = [Buttons, Hazards, Vases, Pillars, Gremlins, Sigwalls, Velocity]
 
 
 def register(cls: type[Element]) -> type[Element]:
@@ -50,6 +52,8 @@ __all__ = [
     "Gremlins",
     "Hazards",
     "Pillars",
+    "Sigwalls",
     "Vases",
+    "Velocity",
     "register",
 ]

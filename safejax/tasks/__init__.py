@@ -3,13 +3,17 @@ for the protocol). `TASKS` is the registry: a new task is one module and one ent
 
 from safejax.tasks.base import Task
 from safejax.tasks.button import ButtonTask
+from safejax.tasks.circle import CircleTask
 from safejax.tasks.goal import GoalTask
 from safejax.tasks.push import PushTask
+from safejax.tasks.run import RunTask
 
 TASKS: dict[str, type[Task]] = {
     "goal": GoalTask,
     "button": ButtonTask,
     "push": PushTask,
+    "circle": CircleTask,
+    "run": RunTask,
 }
 
-__all__ = ["TASKS", "ButtonTask", "GoalTask", "PushTask", "Task"]
+__all__ = ["TASKS", "ButtonTask", "CircleTask", "GoalTask", "PushTask", "RunTask", "Task"]
