@@ -121,12 +121,18 @@ def restore(
     does not, or whose shape or dtype differs. Fields under one of the `zero_if_missing` path
     prefixes (e.g. "env/episode/metrics/") that the file lacks are filled with zeros instead
     (state added by a newer safejax whose zero is a valid start); meta["zero_filled"] lists them.
+    Fields the file lacks whose template has no elements (an element group with count 0 in
+    `State.objects`) carry nothing and are made empty, whatever their prefix.
     """
     saved, meta = read(path)
     have = _flat(saved)
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(template)
     want = {"/".join(_name(e) for e in p) or "value": s for p, s in leaves_with_path}
-    filled = [p for p in sorted(set(want) - set(have)) if p.startswith(tuple(zero_if_missing))]
+    missing = sorted(set(want) - set(have))
+    for p in missing:
+        if not _is_key(want[p]) and int(np.prod(want[p].shape)) == 0:
+            have[p] = np.zeros(want[p].shape, want[p].dtype)
+    filled = [p for p in missing if p not in have and p.startswith(tuple(zero_if_missing))]
     for p in filled:
         if _is_key(want[p]):
             raise ValueError(f"{path}: random key field {p} cannot be filled with zeros")

@@ -61,7 +61,12 @@ EVAL_EPISODES = 100
 CHECKPOINT = "checkpoint.msgpack"
 # Train-state fields a checkpoint written before they existed may lack; resuming starts them at
 # zero (the per-metric sums of the episodes running at the checkpoint then miss its earlier steps).
-NEWER_FIELDS = ("env/episode/metrics/", "env/episode/done_metrics/")
+NEWER_FIELDS = (
+    "env/episode/metrics/",
+    "env/episode/done_metrics/",
+    # Cost metrics of constraints added since (sigwalls, velocity): zero in the worlds saved.
+    "env/state/metrics/cost_",
+)
 
 # The compiled learner of the last run of this process, reused by the next run with the same
 # algorithm, config (up to total_steps), env object, members and chunk (a resumed or repeated run
@@ -197,10 +202,13 @@ def env_name_of(env: Any) -> str:
 
 
 def env_label(name: str) -> str:
-    """A directory-safe label of an environment name: a world file's own `name`, else the name."""
+    """A directory-safe label of an environment name: a world file's own `name`, else the name
+    (also for an unregistered `Env` object's name)."""
     import safejax
 
-    return safejax.registry.display_name(name)
+    if safejax.registry.is_world_file(name):
+        return safejax.registry.display_name(name)
+    return name
 
 
 def check_env(name: str, env_overrides: Mapping[str, Any]) -> str:
@@ -506,7 +514,7 @@ def execute(
         renamed = getattr(plan.module, "RENAMED_METRICS", None)
         runfiles.truncate_csv(csv_path, done, renamed)
         say(f"resuming {out} at update {done}/{cfg.num_updates}")
-        if meta.get("zero_filled"):
+        if any(p.startswith("env/episode/") for p in meta.get("zero_filled", ())):
             say(
                 "note: the checkpoint predates per-metric episode sums; the episodes running at "
                 "its update count their ep_cost_* / ep_goals_met from the resume on"

@@ -153,6 +153,14 @@ def plan_cells(
         "eval_episodes": eval_episodes,
         "chunk": chunk,
     }
+    labels: dict[str, str] = {}
+    for env in envs:
+        label = runner.env_label(env)
+        if labels.setdefault(label, env) != env:
+            raise runner.UsageError(
+                f"{labels[label]!r} and {env!r} are both named {label!r}: their cells would "
+                "share a directory"
+            )
     cells = []
     for env, algo in itertools.product(envs, algos):
         module = modules[algo]

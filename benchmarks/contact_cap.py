@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     robot = safejax.registry.config_for(args.env).robot
     if robot not in ("point", "car"):
         raise SystemExit(f"the steering policy knows point and car, not {robot!r}")
+    if not safejax.make(args.env).task.HAS_GOAL:
+        raise SystemExit(f"the steering policy steers at a goal; {args.env} has none")
     exact = safejax.make(args.env, max_contact_points=-1)
     capped = safejax.make(args.env, max_contact_points=cap)
     idx, params = exact.index, exact.params

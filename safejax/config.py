@@ -21,6 +21,7 @@ import difflib
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from safejax import elements as elements_registry
 from safejax.elements.base import Element
@@ -172,18 +173,42 @@ class EnvConfig:
                 if field is not None:
                     per_group.setdefault(cls.group, {})[field] = v
         if per_group:
-            specs = tuple(
-                dataclasses.replace(s, **per_group[s.group]) if s.group in per_group else s
-                for s in config.elements
-            )
-            config = dataclasses.replace(config, elements=specs)
+            have = {s.group: s for s in config.elements}
+            specs = []
+            for cls in elements_registry.ELEMENTS:  # also classes registered since
+                spec = have.get(cls.group) or cls()
+                if cls.group in per_group:
+                    spec = dataclasses.replace(spec, **per_group[cls.group])
+                specs.append(spec)
+            config = dataclasses.replace(config, elements=tuple(specs))
         return config
 
     def validate(self) -> None:
         """Raises ValueError naming the offending key of a config no world can be built from."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", "float") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"{f.name} must be a number ({f.type}), got {value!r}")
+            if f.type == "int" and not isinstance(value, int):
+                raise ValueError(f"{f.name} must be an integer, got {value!r}")
+            if f.type == "float" and not np.isfinite(value):
+                raise ValueError(f"{f.name} must be finite, got {value!r}")
+        for key, value in self.task_settings:
+            if isinstance(value, float) and not np.isfinite(value):
+                raise ValueError(f"{key} must be finite, got {value!r}")
         for key in ("num_steps", "substeps", "lidar_num_bins", "layout_candidates"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
+        for key in ("robot_keepout", "goal_keepout", "box_keepout", "reward_clip"):
+            if not getattr(self, key) >= 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+        if len(self.placements_extents) != 4 or not all(
+            np.isfinite(v) for v in self.placements_extents
+        ):
+            raise ValueError(f"placements_extents must be 4 finite numbers, "
+                             f"got {self.placements_extents!r}")  # fmt: skip
         x0, y0, x1, y1 = self.placements_extents
         if not (x0 <= x1 and y0 <= y1):
             raise ValueError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.resources
+import os
 import re
 
 import yaml
@@ -74,12 +75,12 @@ def custom_names() -> list[str]:
 def canonical_name(name: str) -> str:
     """Resolves aliases ("Safexp-PointGoal1-v0", "SafetyPointGoal1-v0") to "PointGoal1". User
     worlds keep their name; a YAML world file (`path.yaml`) is loaded, registered and kept as
-    its path, so that a run that names it can rebuild it later."""
+    its absolute path, so that a run that names it can rebuild it later from any directory."""
     if is_world_file(name):
         from safejax import worlds
 
         worlds.load(name)
-        return name
+        return os.path.abspath(name)
     m = _ALIAS.match(name)
     base = m.group("base") if m else name
     names = registered_names()

@@ -185,7 +185,10 @@ class Renderer:
         cam = self._camera
         cam.azimuth, cam.elevation = 90.0, -45.0
         if self.camera_name in FIXED_CAMERAS:
-            cam.lookat[:] = 0.0
+            # The centre of the placement area: the origin for the suite, the start of the
+            # corridor for Run.
+            x0, y0, x1, y1 = (float(v) for v in self.env.config.placements_extents)
+            cam.lookat[:] = (0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.0)
             cam.distance = FIXED_CAMERAS[self.camera_name]
         elif self.camera_name == "track":
             cam.lookat[:] = (robot_xy[0], robot_xy[1], 0.0)

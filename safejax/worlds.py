@@ -114,10 +114,10 @@ def build_config(
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}{_closest(task, TASKS)}; tasks: "
                          f"{', '.join(TASKS)}")  # fmt: skip
-    check_keys(settings, "setting")
-    for key in ("robot", "task", "elements", "task_settings"):
+    for key in ("robot", "task", "base", "elements", "task_settings"):
         if key in settings:
             raise ValueError(f"give {key!r} as its own argument, not as a setting")
+    check_keys(settings, "setting")
     overrides = dict(settings)
     if robot is not None:
         overrides["robot"] = robot
@@ -134,18 +134,25 @@ def build_config(
     for spec in config.elements:
         if spec.constrain and spec.group == "buttons" and config.task != "button":
             raise ValueError("constrain_buttons needs task='button' (it names the goal button)")
+    foreign = set(dict(config.task_settings)) - set(TASKS[config.task].SETTINGS)
+    if foreign:
+        k = sorted(foreign)[0]
+        owner = next(n for n, t in TASKS.items() if k in t.SETTINGS)
+        raise ValueError(f"{k} is a setting of the {owner} task; this world's task is "
+                         f"{config.task!r}")  # fmt: skip
     return config
 
 
 def make_custom(
-    robot: str = "point",
-    task: str = "goal",
+    robot: str | None = None,
+    task: str | None = None,
     elements: Mapping[str, Any] | None = None,
     name: str | None = None,
     base: str | None = None,
     **settings: Any,
 ):
-    """Builds (and, with `name`, registers) a user-built world; returns its `Env`."""
+    """Builds (and, with `name`, registers) a user-built world; returns its `Env`. `robot` and
+    `task` default to those of `base`, or to Safety Gym's engine defaults (point, goal)."""
     from safejax.env import Env
 
     config = build_config(robot, task, elements, base=base, **settings)
@@ -168,6 +175,9 @@ def parse(spec: Mapping[str, Any], source: str = "world") -> tuple[str, EnvConfi
     settings = spec.get("settings") or {}
     if not isinstance(settings, Mapping):
         raise ValueError(f"{source}: 'settings' must be a mapping of EnvConfig keys")
+    for key in ("robot", "task", "base", "elements", "name"):
+        if key in settings:
+            raise ValueError(f"{source}: {key!r} belongs at the top level, not under 'settings'")
     try:
         config = build_config(
             spec.get("robot"), spec.get("task"), spec.get("elements"), spec.get("base"),
@@ -192,4 +202,4 @@ def load(path: str | os.PathLike) -> tuple[str, EnvConfig]:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no world file at {str(path)!r}")
-    return _load(str(p), p.stat().st_mtime)
+    return _load(os.path.abspath(p), p.stat().st_mtime)

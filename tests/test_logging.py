@@ -443,3 +443,27 @@ def test_checkpoint_without_the_episode_sums_resumes(tmp_path):
     np.testing.assert_array_equal(restored["env"]["episode"]["metrics"]["cost_hazards"], [0, 0])
     np.testing.assert_array_equal(restored["a"], state["a"])
     assert meta == {"update": 1, "zero_filled": ["env/episode/metrics/cost_hazards"]}
+
+
+def test_checkpoint_before_new_constraints_resumes(tmp_path):
+    """A checkpoint saved before the sigwalls and velocity metrics and the empty element groups
+    of `State.objects` existed loads: the new per-step cost metrics start at zero and the empty
+    groups carry nothing; a missing non-empty field still fails."""
+    metrics = {"cost_hazards": np.ones(4, np.float32)}
+    objects = {"hazards": np.ones((4, 8, 2), np.float32)}
+    state = {"env": {"state": {"metrics": metrics, "objects": objects}}}
+    path = tmp_path / "c.msgpack"
+    checkpoint.save(path, state, {"update": 3})
+    new = {
+        "metrics": {**state["env"]["state"]["metrics"], "cost_sigwalls": np.zeros(4, np.float32)},
+        "objects": {**state["env"]["state"]["objects"], "pillars": np.zeros((4, 0, 2), np.float32)},
+    }
+    restored, meta = checkpoint.restore(path, {"env": {"state": new}}, runner.NEWER_FIELDS)
+    got = restored["env"]["state"]
+    np.testing.assert_array_equal(got["metrics"]["cost_sigwalls"], np.zeros(4))
+    np.testing.assert_array_equal(got["objects"]["hazards"], np.ones((4, 8, 2)))
+    assert got["objects"]["pillars"].shape == (4, 0, 2)
+    assert meta["zero_filled"] == ["env/state/metrics/cost_sigwalls"]
+    wider = {**new, "objects": {**new["objects"], "vases": np.zeros((4, 1, 2), np.float32)}}
+    with pytest.raises(ValueError, match="missing in the file: env/state/objects/vases"):
+        checkpoint.restore(path, {"env": {"state": wider}}, runner.NEWER_FIELDS)

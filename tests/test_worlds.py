@@ -5,6 +5,7 @@ Safety-Gymnasium defines them (docs/TASKS.md), with expectations worked out by h
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jax
@@ -220,3 +221,52 @@ def test_example_world_files_load():
     for f in files:
         name, cfg = worlds.load(f)
         assert safejax.config_for(str(f)) == cfg and name in safejax.registry.custom_names()
+
+
+def test_world_details(tmp_path):
+    # `base` keeps the base's robot and task unless they are given.
+    env = safejax.make_custom(base="CarPush2", elements={"hazards": 6})
+    assert (env.config.robot, env.config.task, env.config.hazards_num) == ("car", "push", 6)
+    assert env.config.pillars_num == 4 and env.config.box_size == 0.125
+    # Another task's setting is an error, not silently kept.
+    with pytest.raises(ValueError, match="circle_radius is a setting of the circle task"):
+        worlds.build_config("point", "goal", circle_radius=2.0)
+    # A world file's structural keys belong at its top level.
+    bad = tmp_path / "misplaced.yaml"
+    bad.write_text("name: M\nsettings:\n  robot: car\n")
+    with pytest.raises(ValueError, match="misplaced.yaml.*'robot' belongs at the top level"):
+        worlds.load(bad)
+    # A world file is recorded by its absolute path, so runs rebuild it from anywhere.
+    good = tmp_path / "w.yaml"
+    good.write_text("name: W\nelements: {hazards: 2}\n")
+    rel = os.path.relpath(good)
+    assert safejax.registry.canonical_name(rel) == str(good.resolve())
+    assert runner.env_label(rel) == "W" and runner.env_label("CustomPointGoal") == "CustomPointGoal"
+
+
+def test_elements_registered_later_take_their_keys():
+    import dataclasses
+    from typing import ClassVar
+
+    from safejax import elements
+    from safejax.elements.base import Element
+
+    @dataclasses.dataclass(frozen=True)
+    class Puddles(Element):
+        group: ClassVar[str] = "puddles"
+        COSTS: ClassVar[tuple[str, ...]] = ("puddles",)
+        num: int = 0
+        depth: float = 0.1
+
+    before = safejax.EnvConfig()
+    elements.register(Puddles)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            elements.register(Puddles)
+        cfg = before.replace(puddles_num=3, puddles_depth=0.2)
+        assert (cfg.puddles_num, cfg.puddles_depth, cfg.hazards_num) == (3, 0.2, 0)
+        assert "cost_puddles" in safejax.env.cost_keys()
+        assert "puddles_keepout" in safejax.EnvConfig.field_names()
+    finally:
+        elements.ELEMENTS.remove(Puddles)
+    assert "cost_puddles" not in safejax.env.cost_keys()

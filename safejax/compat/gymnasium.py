@@ -386,7 +386,7 @@ def register_gymnasium_envs(names: Iterable[str] | None = None) -> list[str]:
     ids = []
     for name in safejax.registered_names() if names is None else names:
         canonical = safejax.canonical_name(name)
-        env_id = f"safejax/{canonical}-v0"
+        env_id = f"safejax/{safejax.registry.display_name(name)}-v0"  # a world file: its name
         if env_id not in gymnasium.registry:
             gymnasium.register(
                 id=env_id,

@@ -118,7 +118,7 @@ class Element:
 
     def validate(self) -> None:
         """Raises ValueError naming the offending key of an impossible spec."""
-        if not isinstance(self.num, int | np.integer) or self.num < 0:
+        if isinstance(self.num, bool) or not isinstance(self.num, int | np.integer) or self.num < 0:
             raise ValueError(f"{self.group}_num must be an integer >= 0, got {self.num!r}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)

@@ -43,6 +43,8 @@ class Sigwalls(Element):
         super().validate()
         if self.num not in (0, 2, 4):
             raise ValueError(f"sigwalls_num must be 0, 2 or 4, got {self.num!r}")
+        if self.constrain and self.num == 0:
+            raise ValueError("constrain_sigwalls needs sigwalls_num 2 or 4")
         if not self.locate_factor > 0:
             raise ValueError(f"sigwalls_locate_factor must be > 0, got {self.locate_factor!r}")
 

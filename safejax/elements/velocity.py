@@ -39,6 +39,8 @@ class Velocity(Element):
         super().validate()
         if self.observe:
             raise ValueError("observe_velocity: the speed limit has no lidar")
+        if self.num != 0:
+            raise ValueError("velocity_num: the speed limit has no bodies; set constrain_velocity")
         if not self.limit > 0:
             raise ValueError(f"velocity_limit must be > 0, got {self.limit!r}")
 
