@@ -176,7 +176,9 @@ class Env:
         obs = jnp.concatenate([jnp.ravel(p) for p in parts]).astype(jnp.float32)
         return obs
 
-    def _costs(self, frame: Frame, task: dict, params: dict) -> dict[str, Array]:
+    def _costs(
+        self, frame: Frame, task: dict, params: dict, prev_pos: Array
+    ) -> dict[str, Array]:
         """Per-constraint costs before binarisation (zero where not constrained). `task` is the
         state before this step's goal handling (Safety Gym computes costs with the button timer
         before its tick, and the goal button before any re-draw)."""
@@ -186,6 +188,8 @@ class Env:
             data=frame.data,
             robot_pos=frame.robot_pos,
             robot_vel=scene.robot_velocity(frame.data, self.index),
+            robot_prev_pos=prev_pos,
+            control_dt=self.robot.timestep * self.config.substeps,
             robot_geom_mask=self.index.robot_geom_mask,
             task=task,
             objects=frame.objects,
@@ -269,7 +273,8 @@ class Env:
         pos, _ = self._robot_pose(data)
         objects = state.objects
         frame = Frame(data=data, robot_pos=pos, objects=objects, ok=physics_ok)
-        raw_costs = self._costs(frame, state.task, params)
+        prev_pos, _ = self._robot_pose(state.data)
+        raw_costs = self._costs(frame, state.task, params, prev_pos)
         costs = {k: (v > 0).astype(jnp.float32) for k, v in raw_costs.items()}
         cost = (sum(raw_costs.values()) > 0).astype(jnp.float32)
 

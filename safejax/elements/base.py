@@ -61,7 +61,9 @@ class CostContext(NamedTuple):
 
     data: Any
     robot_pos: Array  # (3,)
-    robot_vel: Array  # (3,) world-frame linear velocity of the robot's origin
+    robot_vel: Array  # (3,) world-frame linear velocity of the robot's origin, at the step's end
+    robot_prev_pos: Array  # (3,) the robot origin's position before the step
+    control_dt: float  # seconds per control step (substeps x timestep)
     robot_geom_mask: np.ndarray
     task: dict
     objects: dict

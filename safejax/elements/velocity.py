@@ -1,10 +1,12 @@
 """Velocity: a speed limit on the robot, the constraint of Safety-Gymnasium's velocity tasks.
 
 No body and no layout entry: while `constrain_velocity` is set, every step whose planar speed of
-the robot's origin (world frame, from its velocimeter at the end of the step) exceeds
-`velocity_limit` (m/s) costs 1, as Safety-Gymnasium's `cost = float(velocity > threshold)`
-(which uses the xy speed for its planar agents, Ant and Humanoid). Any world can carry it; the
-Run task's level 1 does (configs/suite.yaml).
+the robot's origin exceeds `velocity_limit` (m/s) costs 1, as Safety-Gymnasium's
+`cost = float(velocity > threshold)`, which measures the speed over the control step: the
+displacement during the step divided by its duration (`(p_after - p_before) / dt`), the xy
+speed for its planar agents (Ant, Humanoid). A step's average, not the instantaneous velocity,
+so that a legged robot's jitter does not count as speed. Any world can carry it; the Run task's
+level 1 does (configs/suite.yaml).
 """
 
 from __future__ import annotations
@@ -45,5 +47,5 @@ class Velocity(Element):
             raise ValueError(f"velocity_limit must be > 0, got {self.limit!r}")
 
     def costs(self, ix, ctx: CostContext, params: dict) -> dict[str, Array]:
-        speed = jnp.linalg.norm(ctx.robot_vel[:2])
+        speed = jnp.linalg.norm(ctx.robot_pos[:2] - ctx.robot_prev_pos[:2]) / ctx.control_dt
         return {"cost_velocity": (speed > params["velocity_limit"]).astype(jnp.float32)}
