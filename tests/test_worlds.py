@@ -135,10 +135,13 @@ def test_custom_world_builds_steps_and_costs(crowded):
 
 # ------------------------------------------------------------------ Circle and Run
 def _put(env, state, xy, vel):
-    """The Point robot moved to `xy` with planar velocity `vel` (qpos/qvel x, y)."""
-    qpos = state.data.qpos.at[0:2].set(jnp.asarray(xy, jnp.float32))
+    """The Point robot moved to `xy` with planar velocity `vel` (qpos/qvel x, y, and its body's
+    position, which the next step's costs read as where the robot was)."""
+    xy = jnp.asarray(xy, jnp.float32)
+    qpos = state.data.qpos.at[0:2].set(xy)
     qvel = state.data.qvel.at[0:2].set(jnp.asarray(vel, jnp.float32))
-    return state.replace(data=state.data.replace(qpos=qpos, qvel=qvel))
+    xpos = state.data.xpos.at[env.index.robot_body, 0:2].set(xy)
+    return state.replace(data=state.data.replace(qpos=qpos, qvel=qvel, xpos=xpos))
 
 
 def test_circle_reward_sign_and_size(envs):
