@@ -133,9 +133,10 @@ def test_push_contact_cap_keeps_every_penetrating_contact():
     # into the far side of the box's hull (centre y - 0.1875).
     box_y = -0.175 - 0.125 + 0.005
     qpos = capped.physics.data0.qpos.at[0:3].set(jnp.array([0.0, 0.0, 0.099]))
-    qpos = qpos.at[idx.box.qpos_adr].set(jnp.array([0.0, box_y, 0.0]))
-    mocap = capped.physics.data0.mocap_pos.at[idx.pillar_mocap, :2].set(10.0)
-    mocap = mocap.at[idx.pillar_mocap[0], :2].set(jnp.array([0.0, box_y - 0.1875 - 0.195]))
+    pillars = idx.elements["pillars"].mocap
+    qpos = qpos.at[idx.task.qpos_adr].set(jnp.array([0.0, box_y, 0.0]))
+    mocap = capped.physics.data0.mocap_pos.at[pillars, :2].set(10.0)
+    mocap = mocap.at[pillars[0], :2].set(jnp.array([0.0, box_y - 0.1875 - 0.195]))
     ctrl = jnp.array([1.0, 1.0])
     with pure_cholesky(capped.arrow):
         results = []
