@@ -28,7 +28,7 @@ def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
         xy = jnp.asarray(xy, jnp.float32)
         objects[group] = xy
         if group != "gremlins":  # gremlins move onto their circles at the next substep
-            ids = getattr(env.index, f"{group[:-1]}_mocap")
+            ids = env.index.elements[group].mocap
             mocap = mocap.at[ids, :2].set(xy)
     data = state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel), mocap_pos=mocap)
     objects["hazards"] = objects["hazards"] + FAR  # no hazard costs in these tests

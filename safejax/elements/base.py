@@ -91,6 +91,10 @@ class Element:
     # Whether `init` stores the sampled xy in `State.objects[group]` (analytic or mocap
     # positions); elements whose positions live in the physics state leave it False.
     STORES_POSITIONS: ClassVar[bool] = True
+    # Whether `State.objects` holds the group even when the world has none of it (an empty
+    # (0, 2) array); otherwise only groups with `num > 0` are stored, so that a world's state
+    # carries no empty arrays.
+    ALWAYS_STORED: ClassVar[bool] = False
     # Which reset key the element draws from: None (it draws nothing), 0 (the elements' key
     # itself, kept by the gremlins so that the suite's recorded streams stay as they were) or
     # any other int (that key folded with it).
@@ -143,7 +147,7 @@ class Element:
 
     # ------------------------------------------------------------------ run half
     def init(self, ix: Any, key: Array, xy: Array, world: World) -> World:
-        if self.STORES_POSITIONS:
+        if self.STORES_POSITIONS and (self.num > 0 or self.ALWAYS_STORED):
             return world._replace(objects={**world.objects, self.group: xy})
         return world
 

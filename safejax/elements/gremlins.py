@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from safejax.elements.base import CostContext, World
+from safejax.elements.base import CostContext, Element, World
 from safejax.elements.contacts import count_contacts
 from safejax.elements.mocap import MocapElement, MocapIndex
 from safejax.types import Array
@@ -71,7 +71,7 @@ class Gremlins(MocapElement):
     def init(self, ix: MocapIndex, key: Array, xy: Array, world: World) -> World:
         """Stores the circles' centres and gives each gremlin a random yaw; the path puts them
         on their circles before the first forward (`substep`)."""
-        objects = {**world.objects, self.group: xy}
+        objects = {**world.objects, self.group: xy} if self.num else world.objects
         yaw = jax.random.uniform(key, (self.num,), minval=0.0, maxval=2 * jnp.pi)
         quat = jnp.stack([jnp.cos(yaw / 2), 0 * yaw, 0 * yaw, jnp.sin(yaw / 2)], axis=-1)
         mocap_quat = world.mocap_quat.at[ix.mocap].set(quat)
@@ -82,10 +82,11 @@ class Gremlins(MocapElement):
         return data.mocap_pos[ix.mocap, :2]
 
     def anchors(self, ix: MocapIndex, data, objects: dict) -> Array:
-        return objects[self.group]
+        return Element.positions(self, ix, data, objects)  # the stored centres
 
     def substep(self, ix: MocapIndex, data, objects: dict, params: dict):
-        return place(data, ix.mocap, objects[self.group], params["gremlins_travel"])
+        centres = Element.positions(self, ix, data, objects)
+        return place(data, ix.mocap, centres, params["gremlins_travel"])
 
     def costs(self, ix: MocapIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """gremlins_contact_cost x robot-gremlin contact points (before binarisation)."""

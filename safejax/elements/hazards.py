@@ -34,6 +34,7 @@ class Hazards(Element):
     lidar_rank: ClassVar[int] = 2
     PARAMS: ClassVar[tuple[str, ...]] = ("size", "keepout", "cost")
     COSTS: ClassVar[tuple[str, ...]] = ("hazards",)
+    ALWAYS_STORED: ClassVar[bool] = True  # every world's state has its hazards, as before
 
     num: int = 0
     size: float = 0.3
@@ -43,6 +44,6 @@ class Hazards(Element):
     observe: bool = False
 
     def costs(self, ix, ctx: CostContext, params: dict) -> dict[str, Array]:
-        xy = ctx.objects[self.group]
+        xy = self.positions(ix, ctx.data, ctx.objects)
         size, weight = params["hazards_size"], params["hazards_cost"]
         return {"cost_hazards": hazard_cost(ctx.robot_pos[:2], xy, size, weight)}
