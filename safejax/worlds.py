@@ -75,27 +75,6 @@ def _element_overrides(elements: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_types(config: EnvConfig) -> None:
-    """Element fields of the wrong type (a string count, a float flag) name their key."""
-    for spec in config.elements:
-        for f in dataclasses.fields(spec):
-            value, default = getattr(spec, f.name), getattr(type(spec)(), f.name)
-            key = spec.param_key(f.name)
-            if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif isinstance(default, float):
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-            else:
-                ok = True
-            if not ok:
-                raise ValueError(
-                    f"{key} must be a {type(default).__name__}, got {value!r} "
-                    f"({type(value).__name__})"
-                )
-
-
 def build_config(
     robot: str | None = None,
     task: str | None = None,
@@ -128,8 +107,7 @@ def build_config(
         config = config.replace(**overrides)
     except TypeError as e:
         raise ValueError(str(e)) from e
-    _check_types(config)
-    config.validate()
+    config.validate()  # element fields' types included
     TASKS[config.task](config).validate()
     for spec in config.elements:
         if spec.constrain and spec.group == "buttons" and config.task != "button":

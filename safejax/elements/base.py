@@ -123,7 +123,25 @@ class Element:
         return tuple(f"cost_{c}" for c in cls.COSTS)
 
     def validate(self) -> None:
-        """Raises ValueError naming the offending key of an impossible spec."""
+        """Raises ValueError naming the offending key of an impossible spec: a field of another
+        type than its default's (a string count, a number for a flag), a negative count, a
+        non-finite number, a non-positive size or a negative keepout."""
+        defaults = type(self)()
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), getattr(defaults, f.name)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            else:
+                ok = True
+            if not ok:
+                raise ValueError(
+                    f"{_flat(self.group, f.name)} must be a {type(default).__name__}, got "
+                    f"{value!r} ({type(value).__name__})"
+                )
         if isinstance(self.num, bool) or not isinstance(self.num, int | np.integer) or self.num < 0:
             raise ValueError(f"{self.group}_num must be an integer >= 0, got {self.num!r}")
         for f in dataclasses.fields(self):
