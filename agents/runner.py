@@ -386,6 +386,8 @@ def _programs(plan: RunPlan, env: Any, devices: Any) -> tuple[Any, Any, Any, Any
     from agents.common.train import over_seeds
 
     n = len(plan.members)
+    if getattr(env, "host_physics", False):
+        devices = None  # the MuJoCo backend's engine threads over the worlds on one device
     mode, devs = placement(devices, n, plan.config.num_envs)
     world_devices = devs if mode == "worlds" else None
     learner = plan.module.make_train(plan.config, env)

@@ -67,14 +67,16 @@ class EnvConfig:
     # lidar
     lidar_num_bins: int = 16
     lidar_max_dist: float = 3.0
-    # physics (MJX) settings; robot defaults apply where None
+    # physics: the backend ("mjx" or "mujoco", `safejax.physics`) and its settings; robot and
+    # backend defaults apply where None (condim: 3 on MJX, the spec's 6 on MuJoCo)
+    physics: str = "mjx"
     substeps: int = 10
     solver: str | None = None
     solver_iterations: int | None = None
     ls_iterations: int | None = None
     max_geom_pairs: int | None = None
     max_contact_points: int | None = None
-    condim: int = 3
+    condim: int | None = None
     final_forward: bool = True
     # layout sampling
     layout_candidates: int = 100
@@ -218,8 +220,22 @@ class EnvConfig:
         for key in ("goal_size", "box_size", "lidar_max_dist"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        from safejax.physics import BACKENDS
+
+        if self.physics not in BACKENDS:
+            raise ValueError(f"physics must be one of {sorted(BACKENDS)}, got {self.physics!r}")
+        if self.condim is not None and self.condim not in (1, 3, 4, 6):
+            raise ValueError(f"condim must be 1, 3, 4 or 6, got {self.condim!r}")
         for spec in self.elements:
             spec.validate()
+
+    @property
+    def contact_dim(self) -> int:
+        """The geoms' contact dimension: `condim`, else the backend's default (MJX 3, MuJoCo
+        the spec's 6)."""
+        if self.condim is not None:
+            return self.condim
+        return 6 if self.physics == "mujoco" else 3
 
 
 def task_setting_defaults(task: str | None = None) -> dict[str, Any]:

@@ -60,9 +60,11 @@ class Env:
         self.task = TASKS[config.task](config)
         self.task.validate()
         self.elements = config.elements
-        self.mj_model, self.index = scene.build(config, self.robot, self.task)
+        self.mj_model, self.index, xml = scene.build(config, self.robot, self.task)
         self.task.index = self.index
-        self.physics = physics.compile(self.mj_model, config, hub_body=self.index.robot_body)
+        self.physics = physics.compile(
+            self.mj_model, config, hub_body=self.index.robot_body, xml=xml
+        )
         self.params = make_params(config, self.task.PARAMS)
         self.cost_keys = cost_keys()
         self._layout = self._layout_spec()
@@ -70,6 +72,13 @@ class Env:
         self.obs_layout = self._build_obs_layout()
         self.observation_size = max(s.stop for s in self.obs_layout.values())
         self.action_size = int(self.mj_model.nu)
+
+    @property
+    def host_physics(self) -> bool:
+        """Whether the physics runs on the host's threads (`physics="mujoco"`): such an env
+        steps on one JAX device (its engine uses every core itself), so `VecEnv` and the
+        learners do not shard it across devices."""
+        return isinstance(self.physics, physics.NativeModel)
 
     @property
     def num_steps(self) -> int:
@@ -186,6 +195,7 @@ class Env:
         out = dict.fromkeys(self.cost_keys, zero)
         ctx = CostContext(
             data=frame.data,
+            robot_contacts=frame.robot_contacts,
             robot_pos=frame.robot_pos,
             robot_vel=scene.robot_velocity(frame.data, self.index),
             robot_prev_pos=prev_pos,
@@ -231,7 +241,8 @@ class Env:
         )
         data = physics.forward(self.physics, self.substep_hook(objects, params)(data))
         pos, _ = self._robot_pose(data)
-        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=jnp.array(True))
+        contacts = physics.robot_contacts(self.physics, data)
+        frame = Frame(data, pos, objects, jnp.array(True), contacts)
         task = self.task.reset(k_task, frame, placed, params)
         metrics = {k: jnp.zeros((), jnp.float32) for k in self.cost_keys + FLAG_KEYS}
         metrics["layout_failed"] = (~ok).astype(jnp.float32)
@@ -272,7 +283,8 @@ class Env:
 
         pos, _ = self._robot_pose(data)
         objects = state.objects
-        frame = Frame(data=data, robot_pos=pos, objects=objects, ok=physics_ok)
+        contacts = physics.robot_contacts(self.physics, data)
+        frame = Frame(data, pos, objects, physics_ok, contacts)
         prev_pos, _ = self._robot_pose(state.data)
         raw_costs = self._costs(frame, state.task, params, prev_pos)
         costs = {k: (v > 0).astype(jnp.float32) for k, v in raw_costs.items()}

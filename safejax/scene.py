@@ -11,6 +11,8 @@ contact set small:
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
   push box:      its geoms are objects; a massless hull: contype=BOX, conaffinity=0
   pillars:       contype=0,     conaffinity=ROBOT|BOX  (touched by the robot and the box hull)
+  free objects:  contype=OBJECT, conaffinity=ROBOT|OBJECT (MuJoCo backend: the spec's free vases,
+                 on a floor of contype OBJECT)
   floor:         conaffinity=FLOOR only for robots that stand on it (Car, Doggo), so that only
                  the geoms a robot stands on (wheels, caster, legs) enter the contact set
 """
@@ -31,6 +33,7 @@ from safejax.robots.base import RobotSpec
 ROBOT_BIT = 2
 FLOOR_BIT = 4
 BOX_BIT = 8
+OBJECT_BIT = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,39 +51,47 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     """The scene's MJCF; the physics backend contributes the `<custom>` and `<option>` elements
     (timestep, solver settings, contact caps), the task and the elements their bodies."""
     floor_aff = FLOOR_BIT if robot.floor_contact else 0
-    objects = "".join(spec.xml() for spec in config.elements) + task_xml
+    objects = "".join(spec.xml_for(config.physics) for spec in config.elements) + task_xml
+    # The MuJoCo backend's free objects (the spec's vases) rest on the floor and touch each
+    # other; MJX's proxies have no floor contact.
+    floor_type = OBJECT_BIT if config.physics == "mujoco" else 0
     return f"""
 <mujoco model="safejax-{robot.name}-{config.task}{config.level}">
   <compiler angle="radian" inertiafromgeom="true"/>
   {physics.mjcf(config, robot)}
   <default>
     <default class="robot">
-      <geom contype="{ROBOT_BIT}" conaffinity="0" condim="{config.condim}"/>
+      <geom contype="{ROBOT_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
     </default>
     <default class="robot_floor">
-      <geom contype="{ROBOT_BIT | FLOOR_BIT}" conaffinity="0" condim="{config.condim}"/>
+      <geom contype="{ROBOT_BIT | FLOOR_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
     </default>
     <default class="robot_floor_only">
-      <geom contype="{FLOOR_BIT}" conaffinity="0" condim="{config.condim}"/>
+      <geom contype="{FLOOR_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
     </default>
     <default class="robot_visual">
       <geom contype="0" conaffinity="0"/>
     </default>
     <default class="object">
-      <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.condim}"/>
+      <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.contact_dim}"/>
     </default>
     <default class="pillar">
-      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT}" condim="{config.condim}"/>
+      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT}" condim="{config.contact_dim}"/>
+    </default>
+    <default class="free_object">
+      <geom contype="{OBJECT_BIT}" conaffinity="{ROBOT_BIT | OBJECT_BIT}"
+            condim="{config.contact_dim}"/>
     </default>
     <default class="box">
-      <geom contype="{BOX_BIT}" conaffinity="0" condim="{config.condim}"/>
+      <geom contype="{BOX_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
     </default>
     {robot.default_xml}
   </default>
   <worldbody>
     <light name="light" pos="0 0 4" dir="0 0 -1"/>
     <geom name="floor" type="plane" size="{config.floor_size} {config.floor_size} .1"
-          rgba="1 1 1 1" contype="0" conaffinity="{floor_aff}" condim="{config.condim}"/>
+          rgba="1 1 1 1" contype="{floor_type}" conaffinity="{floor_aff}"
+          condim="{config.contact_dim}"/>
     {robot.body_xml}
     {objects}
   </worldbody>
@@ -90,10 +101,11 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
 """
 
 
-def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, SceneIndex]:
+def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, SceneIndex, str]:
     """Compiles the scene and collects its index tables (the robot's, each element's from its
-    `bind`, the task's from its `bind`)."""
-    model = mujoco.MjModel.from_xml_string(build_xml(config, robot, task.xml()))
+    `bind`, the task's from its `bind`). Returns the model, the index and the MJCF."""
+    xml = build_xml(config, robot, task.xml())
+    model = mujoco.MjModel.from_xml_string(xml)
     robot_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")
     # Robot geoms: every geom of the robot's subtree.
     body_is_robot = np.zeros(model.nbody, bool)
@@ -113,7 +125,7 @@ def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, Sc
         if model.sensor_dim[sid] != dim:
             raise ValueError(f"sensor {name} has dim {model.sensor_dim[sid]}, expected {dim}")
         sensor_slices.append((name, int(model.sensor_adr[sid]), dim))
-    info = SceneInfo(robot_geom_mask=robot_geom_mask)
+    info = SceneInfo(robot_geom_mask=robot_geom_mask, physics=config.physics)
     index = SceneIndex(
         robot_body=robot_body,
         robot_geom_mask=robot_geom_mask,
@@ -121,7 +133,7 @@ def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, Sc
         elements={spec.group: spec.bind(model, info) for spec in config.elements},
         task=task.bind(model, info),
     )
-    return model, index
+    return model, index, xml
 
 
 def robot_velocity(data, index: SceneIndex):

@@ -19,16 +19,18 @@ class Frame(NamedTuple):
     """What a task sees of one world after a physics step (or at reset).
 
     Attributes:
-      data: the MJX physics state after the step.
+      data: the physics state after the step (`mjx.Data`, or `physics.NativeData`).
       robot_pos: (3,) world position of the robot body's origin.
       objects: the world's analytic object positions (`State.objects`).
       ok: bool, the physics step stayed finite (no goal can be met on a failed step).
+      robot_contacts: (ngeom,) the robot's contacts with each geom (`physics.robot_contacts`).
     """
 
     data: Any
     robot_pos: Array
     objects: Any
     ok: Array
+    robot_contacts: Any = None
 
 
 class TaskStep(NamedTuple):

@@ -124,7 +124,7 @@ class VecEnv:
         self.num_envs = int(num_envs)
         self._reset = jax.vmap(env.reset)
         self._step = jax.vmap(env.step)
-        self.devices = _pick_devices(devices, self.num_envs)
+        self.devices = _pick_devices(devices, self.num_envs, getattr(env, "host_physics", False))
         self._batch_reset = self._reset_local
         self._batch_step = self._step_local
         if len(self.devices) > 1:
@@ -210,8 +210,12 @@ class VecEnv:
         return VecState(state=state, final_obs=final_obs, episode=episode)
 
 
-def _pick_devices(devices: Sequence[Any] | str | None, num_envs: int) -> tuple[Any, ...]:
-    """The devices a VecEnv shards its worlds across (one or none: no sharding)."""
+def _pick_devices(
+    devices: Sequence[Any] | str | None, num_envs: int, host_physics: bool = False
+) -> tuple[Any, ...]:
+    """The devices a VecEnv shards its worlds across (one or none: no sharding). An env whose
+    physics runs on the host (`Env.host_physics`) is never sharded: its engine threads over the
+    worlds itself, and host callbacks of several CPU devices would wait on each other."""
     if devices is None:
         return ()
     if isinstance(devices, str):
@@ -219,9 +223,16 @@ def _pick_devices(devices: Sequence[Any] | str | None, num_envs: int) -> tuple[A
             raise ValueError(
                 f"devices must be 'auto', None or a sequence of devices, got {devices!r}"
             )
+        if host_physics:
+            return ()
         local = tuple(jax.local_devices())
         return local if len(local) > 1 and num_envs % len(local) == 0 else ()
     chosen = tuple(devices)
+    if len(chosen) > 1 and host_physics:
+        raise ValueError(
+            "the MuJoCo physics backend runs on one device (its engine uses every core); "
+            "pass devices=None or 'auto'"
+        )
     if len(chosen) > 1 and num_envs % len(chosen):
         raise ValueError(
             f"num_envs {num_envs} does not divide evenly across {len(chosen)} devices"

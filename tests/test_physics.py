@@ -134,7 +134,11 @@ def test_contact_queries_agree_with_what_the_costs_count(scene):
     k = int(np.flatnonzero(pressing)[0])
     assert {int(c.geom1[k]), int(c.geom2[k])} == {geom["robot"], geom["button"]}
     assert dist[k] == pytest.approx(-0.01, abs=1e-5)
-    assert float(count_contacts(data, masks["robot"], masks["button"])) == 1.0
-    assert float(count_contacts(data, masks["robot"], masks["vase"])) == 0.0
-    counts = buttons.contact_counts(data, masks["robot"], np.array([geom["button"]]))
+    per_geom = physics.robot_contacts(pm, data)
+    expect = np.zeros(per_geom.shape)
+    expect[geom["button"]] = 1.0
+    np.testing.assert_array_equal(np.asarray(per_geom), expect)
+    assert float(count_contacts(per_geom, masks["button"])) == 1.0
+    assert float(count_contacts(per_geom, masks["vase"])) == 0.0
+    counts = buttons.contact_counts(per_geom, np.array([geom["button"]]))
     np.testing.assert_array_equal(np.asarray(counts), [1.0])

@@ -6,6 +6,7 @@ the environment:
 
   build half (once per environment, numpy and MJCF):
     xml()                    bodies and geoms for the scene's worldbody ("" when none)
+    xml_for(physics)         the same for one physics backend (default: `xml()`)
     bind(model, scene)       the static ids and addresses it needs in the compiled model
 
   run half (pure and traceable; `ix` is what `bind` returned):
@@ -53,6 +54,7 @@ class SceneInfo(NamedTuple):
     """What `bind` may need of the scene besides the model."""
 
     robot_geom_mask: np.ndarray  # (ngeom,) bool: the robot's own geoms
+    physics: str = "mjx"  # the backend the model is for (`EnvConfig.physics`)
 
 
 class CostContext(NamedTuple):
@@ -60,6 +62,7 @@ class CostContext(NamedTuple):
     before this step's goal handling (the button timer before its tick)."""
 
     data: Any
+    robot_contacts: Array  # (ngeom,) the robot's contacts with each geom
     robot_pos: Array  # (3,)
     robot_vel: Array  # (3,) world-frame linear velocity of the robot's origin, at the step's end
     robot_prev_pos: Array  # (3,) the robot origin's position before the step
@@ -159,6 +162,12 @@ class Element:
     # ------------------------------------------------------------------ build half
     def xml(self) -> str:
         return ""
+
+    def xml_for(self, physics: str) -> str:
+        """The bodies for a physics backend (`EnvConfig.physics`): `xml()` on both, unless the
+        element's MJX model is a proxy that the MuJoCo backend replaces with the spec's own
+        shape (the vases)."""
+        return self.xml()
 
     def bind(self, model, scene: SceneInfo) -> Any:
         return None

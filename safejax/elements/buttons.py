@@ -16,25 +16,16 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from safejax import physics
 from safejax.elements.base import CostContext
 from safejax.elements.mocap import MocapElement, MocapIndex
 from safejax.types import Array
 
 
-def contact_counts(data, robot_geom_mask: np.ndarray, button_geoms: np.ndarray) -> Array:
-    """(num,) active robot contact points per button (penetration distance < 0)."""
-    contact = physics.contacts(data)
-    if contact.dist.shape[0] == 0 or button_geoms.shape[0] == 0:
+def contact_counts(robot_contacts: Array, button_geoms: np.ndarray) -> Array:
+    """(num,) robot contact points per button (`physics.robot_contacts`)."""
+    if button_geoms.shape[0] == 0:
         return jnp.zeros(button_geoms.shape, jnp.float32)
-    robot = jnp.asarray(robot_geom_mask)
-    g1, g2 = contact.geom1, contact.geom2
-    active = contact.dist < 0
-    # (ncon, num): contact k joins a robot geom and button i.
-    hit = (robot[g1][:, None] & (g2[:, None] == button_geoms[None, :])) | (
-        robot[g2][:, None] & (g1[:, None] == button_geoms[None, :])
-    )
-    return jnp.sum(hit & active[:, None], axis=0).astype(jnp.float32)
+    return robot_contacts[button_geoms].astype(jnp.float32)
 
 
 def cost(counts: Array, goal_button: Array, timer: Array, params: dict) -> Array:
@@ -80,7 +71,7 @@ class Buttons(MocapElement):
     def costs(self, ix: MocapIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         if "goal_button" not in ctx.task:
             raise ValueError("constrain_buttons needs the button task (it names the goal button)")
-        counts = contact_counts(ctx.data, ctx.robot_geom_mask, ix.geoms)
+        counts = contact_counts(ctx.robot_contacts, ix.geoms)
         return {"cost_buttons": cost(counts, ctx.task["goal_button"], ctx.task["timer"], params)}
 
     def lidar(self, ix: MocapIndex, reading: Array, task: dict) -> Array:

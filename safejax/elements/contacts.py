@@ -1,27 +1,22 @@
-"""Counting active contacts between two geom sets in the physics' fixed-size contact buffer."""
+"""Counting the robot's contacts with a set of geoms."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 
-from safejax import physics
 from safejax.types import Array
 
 
-def count_contacts(data, mask_a: np.ndarray, mask_b: np.ndarray) -> Array:
-    """Number of active contacts (penetration distance < 0) between a geom in A and one in B.
+def count_contacts(robot_contacts: Array, geom_mask: np.ndarray) -> Array:
+    """Number of contacts between the robot and the geoms of `geom_mask` (ngeom,) bool.
 
+    `robot_contacts` is `physics.robot_contacts(pm, data)` (in `CostContext` and `Frame`):
     Safety Gym counts every entry of `data.contact` between the two sets; MuJoCo keeps a contact
-    when its distance is below the margin (0 here). The physics' buffer also holds inactive
-    candidates (distance >= 0), which are ignored.
+    when its distance is below the margin (0 here). MJX's buffer also holds inactive candidates
+    (distance >= 0), which that count leaves out.
     """
-    contact = physics.contacts(data)
-    if contact.dist.shape[0] == 0:
+    ids = np.flatnonzero(geom_mask)
+    if ids.shape[0] == 0:
         return jnp.zeros((), jnp.float32)
-    a = jnp.asarray(mask_a)
-    b = jnp.asarray(mask_b)
-    g1, g2 = contact.geom1, contact.geom2
-    pair = (a[g1] & b[g2]) | (a[g2] & b[g1])
-    active = contact.dist < 0
-    return jnp.sum(pair & active).astype(jnp.float32)
+    return jnp.sum(robot_contacts[ids]).astype(jnp.float32)

@@ -90,5 +90,5 @@ class Gremlins(MocapElement):
 
     def costs(self, ix: MocapIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """gremlins_contact_cost x robot-gremlin contact points (before binarisation)."""
-        n = count_contacts(ctx.data, ctx.robot_geom_mask, ix.geom_mask)
+        n = count_contacts(ctx.robot_contacts, ix.geom_mask)
         return {"cost_gremlins": params["gremlins_contact_cost"] * n}

@@ -68,5 +68,5 @@ class Pillars(MocapElement):
 
     def costs(self, ix: MocapIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """pillars_cost x the number of robot-pillar contact points (before binarisation)."""
-        n = count_contacts(ctx.data, ctx.robot_geom_mask, ix.geom_mask)
+        n = count_contacts(ctx.robot_contacts, ix.geom_mask)
         return {"cost_pillars": params["pillars_cost"] * n}

@@ -25,10 +25,11 @@ from safejax.types import Array
 
 class VaseIndex(NamedTuple):
     geom_mask: np.ndarray  # (ngeom,) bool
-    qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y slides
-    dof_adr: np.ndarray  # (n, 2)
+    qpos_adr: np.ndarray  # (n, 2) qpos addresses of each vase's x, y position
+    dof_adr: np.ndarray  # (n, 2) dof addresses of its x, y velocity
     mass: float
     timestep: float
+    free: bool  # the spec's free vase (MuJoCo backend): no analytic friction
 
 
 def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: float):
@@ -98,17 +99,40 @@ class Vases(Element):
             for i in range(self.num)
         )
 
+    def xml_for(self, physics: str) -> str:
+        """On the MuJoCo backend, the spec's vase: a free box resting on the floor (sunk 4e-5),
+        colliding with the floor, the robot and the other vases, with the scene's contact
+        dimension and MuJoCo's default friction; its floor friction is the engine's."""
+        if physics != "mujoco":
+            return self.xml()
+        s = self.size
+        return "".join(
+            f"""
+<body name="vase{i}" pos="0 0 {s - 4e-5}">
+  <freejoint name="vase{i}"/>
+  <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{self.mass}" rgba="0 1 1 1"
+        class="free_object"/>
+</body>"""
+            for i in range(self.num)
+        )
+
     def bind(self, model: mujoco.MjModel, scene: SceneInfo) -> VaseIndex:
         mask = np.zeros(model.ngeom, bool)
         qpos = np.zeros((self.num, 2), np.int32)
         dof = np.zeros((self.num, 2), np.int32)
+        free = scene.physics == "mujoco"
         for i in range(self.num):
             mask[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")] = True
+            if free:  # free joint: x, y are the first position and velocity coordinates
+                jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}")
+                qpos[i] = model.jnt_qposadr[jid] + np.arange(2)
+                dof[i] = model.jnt_dofadr[jid] + np.arange(2)
+                continue
             for j, axis in enumerate("xy"):
                 jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}_{axis}")
                 qpos[i, j] = model.jnt_qposadr[jid]
                 dof[i, j] = model.jnt_dofadr[jid]
-        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep))
+        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep), free)
 
     def init(self, ix: VaseIndex, key: Array, xy: Array, world: World) -> World:
         return world._replace(qpos=world.qpos.at[ix.qpos_adr].set(xy))
@@ -118,13 +142,13 @@ class Vases(Element):
         return data.qpos[ix.qpos_adr]
 
     def substep(self, ix: VaseIndex, data, objects: dict, params: dict):
+        if ix.free:
+            return data
         return friction(data, ix.dof_adr, ix.mass, params["vases_friction"], ix.timestep)
 
     def costs(self, ix: VaseIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """Contact cost and velocity cost before binarisation (spec section 5.1)."""
-        contact = params["vases_contact_cost"] * count_contacts(
-            ctx.data, ctx.robot_geom_mask, ix.geom_mask
-        )
+        contact = params["vases_contact_cost"] * count_contacts(ctx.robot_contacts, ix.geom_mask)
         vel = ctx.data.qvel[ix.dof_adr]  # (n, 2)
         speed = jnp.linalg.norm(vel, axis=-1)
         moving = speed >= params["vases_velocity_threshold"]

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import mujoco
+import numpy as np
 from mujoco import mjx
 
 from safejax.physics import arrow as arrow_partition
@@ -67,6 +69,7 @@ class PhysicsModel:
       arrow: the dof partition the Cholesky factor uses (`safejax.physics.arrow`); None: dense.
       substeps: physics steps per `step`.
       final_forward: whether `step` ends with a forward pass (positions, sensors).
+      robot_geoms: (ngeom,) bool, the geoms of `hub_body`'s subtree (`robot_contacts`).
     """
 
     mj_model: mujoco.MjModel
@@ -76,6 +79,7 @@ class PhysicsModel:
     arrow: ArrowStructure | None
     substeps: int
     final_forward: bool
+    robot_geoms: np.ndarray
 
 
 class Contacts(NamedTuple):
@@ -122,7 +126,9 @@ def _option_xml(config: EnvConfig, robot: RobotSpec) -> str:
     return f'<option timestep="{robot.timestep}" {attrs}/>'
 
 
-def compile(mj_model: mujoco.MjModel, config: EnvConfig, hub_body: int) -> PhysicsModel:
+def compile(
+    mj_model: mujoco.MjModel, config: EnvConfig, hub_body: int, xml: str | None = None
+) -> PhysicsModel:
     """Puts `mj_model` (built from MJCF with `mjcf`'s settings) on the device and prepares what
     the steps need: the substep model, blank data and the arrow structure of the Cholesky factor
     around `hub_body`'s tree (the robot), used where it saves enough work
@@ -144,7 +150,19 @@ def compile(mj_model: mujoco.MjModel, config: EnvConfig, hub_body: int) -> Physi
         arrow=arrow_partition.choose(mj_model, hub_body),
         substeps=config.substeps,
         final_forward=config.final_forward,
+        robot_geoms=subtree_geoms(mj_model, hub_body),
     )
+
+
+def subtree_geoms(model: mujoco.MjModel, root: int) -> np.ndarray:
+    """(ngeom,) bool: the geoms of body `root`'s subtree."""
+    inside = np.zeros(model.nbody, bool)
+    for b in range(model.nbody):
+        p = b
+        while p > 0 and p != root:
+            p = model.body_parentid[p]
+        inside[b] = p == root
+    return inside[model.geom_bodyid]
 
 
 def reset_data(pm: PhysicsModel, **fields) -> mjx.Data:
@@ -217,3 +235,17 @@ def contacts(data: mjx.Data) -> Contacts:
 def contact_slots(pm: PhysicsModel) -> int:
     """Size of the contact buffer: MJX's candidate contacts after the caps (`mjcf`)."""
     return int(pm.data0._impl.contact.dist.shape[0])
+
+
+def robot_contacts(pm: PhysicsModel, data: mjx.Data) -> Array:
+    """(ngeom,) number of active contacts (penetration distance < 0) between the robot
+    (`pm.robot_geoms`) and each geom outside it; zero for the robot's own geoms."""
+    c = contacts(data)
+    ngeom = pm.robot_geoms.shape[0]
+    if c.dist.shape[0] == 0:
+        return jnp.zeros((ngeom,), jnp.float32)
+    robot = jnp.asarray(pm.robot_geoms)
+    r1, r2 = robot[c.geom1], robot[c.geom2]
+    hit = (r1 != r2) & (c.dist < 0)
+    other = jnp.where(r1, c.geom2, c.geom1)
+    return jnp.zeros((ngeom,), jnp.float32).at[other].add(hit.astype(jnp.float32))

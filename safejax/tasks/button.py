@@ -55,9 +55,7 @@ class ButtonTask(Task):
     ) -> TaskStep:
         dist = planar_distance(frame.robot_pos, task["goal"])
         reward = dense_reward(task["last_dist_goal"], dist, params)
-        counts = buttons.contact_counts(
-            frame.data, self.index.robot_geom_mask, self.index.elements["buttons"].geoms
-        )
+        counts = buttons.contact_counts(frame.robot_contacts, self.index.elements["buttons"].geoms)
         goal_met = (counts[task["goal_button"]] > 0) & frame.ok
         timer = jnp.maximum(task["timer"] - 1, 0)
         goal_button = jnp.where(goal_met, self._draw(key, task["goal_button"]), task["goal_button"])
