@@ -5,6 +5,10 @@ proxies and solver settings) and (b) a reference Point written from the spec's o
 (box nose, condim 6, floor contact, MuJoCo's default solver, free-joint vase resting on the floor
 with friction) with the same open-loop action sequences, and prints speed, turn rate, drift and
 how far a pushed vase travels. The numbers in docs/FIDELITY.md come from this command.
+
+`python -m benchmarks.fidelity --backends [--envs A,B] [--worlds 16] [--markdown]` instead runs
+the same worlds, keys and random actions through both physics backends (MJX and MuJoCo's C
+engine) and prints the one-step gap and episode statistics side by side (`benchmarks.backends`).
 """
 
 from __future__ import annotations
@@ -114,7 +118,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100, help="env steps (0.02 s each)")
     p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
+    p.add_argument("--backends", action="store_true", help="MJX against MuJoCo, per environment")
+    p.add_argument("--envs", default="suite", help="with --backends: names, or 'suite' (the 27)")
+    p.add_argument("--worlds", type=int, default=16, help="with --backends: episodes per env")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--markdown", action="store_true", help="with --backends: end with a table")
     a = p.parse_args()
+    if a.backends:
+        from benchmarks import backends
+
+        names = backends.suite() if a.envs == "suite" else [n for n in a.envs.split(",") if n]
+        backends.main(names, a.worlds, a.seed, a.markdown)
+        return
     env = safejax.make("PointGoal1", **parse_overrides(a.set))
     step = jax.jit(env.step)
     out = {}

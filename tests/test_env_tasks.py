@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from safejax import physics
 from safejax.elements import buttons
 
 KEY = jax.random.PRNGKey(11)
@@ -95,7 +96,7 @@ def test_wrong_button_costs_only_with_the_timer_at_zero(envs, timer):
     for i in range(timer + 6):
         s = step(s, jnp.array([1.0, 0.0]))
         geoms = env.index.elements["buttons"].geoms
-        counts = buttons.contact_counts(s.data, env.index.robot_geom_mask, geoms)
+        counts = buttons.contact_counts(physics.robot_contacts(env.physics, s.data), geoms)
         touched.append(bool(counts[1] > 0))
         costs.append(float(s.metrics["cost_buttons"]))
         assert float(s.metrics["goal_met"]) == 0.0 and counts[0] == 0
