@@ -167,13 +167,11 @@ def test_nan_action_and_physics_error_are_flagged(envs):
     nan = step(state, jnp.array([jnp.nan, 0.0]))
     assert float(nan.metrics["nonfinite_action"]) == 1.0
     assert np.isfinite(np.asarray(nan.obs)).all()
-    # A world thrown at an absurd speed (written into its float64 row: time, qpos, qvel, ...):
-    # MuJoCo rejects the state within the step (a bad-velocity warning, and it resets the
-    # world); the env ends the episode with finite observations and the last good state.
-    row = np.asarray(state.data.row).view(np.float64).copy()
-    nq, nv = env.mj_model.nq, env.mj_model.nv
-    row[1 + nq : 1 + nq + nv] = 1e12
-    bad = state.replace(data=state.data.replace(row=jnp.asarray(row.view(np.uint32))))
+    # A world thrown at an absurd speed: MuJoCo rejects the state within the step (a
+    # bad-velocity warning, and it resets the world); the env ends the episode with finite
+    # observations and the last good state.
+    qvel = jnp.full_like(state.data.qvel, 1e12)
+    bad = state.replace(data=state.data.replace(qvel=qvel))
     out = step(bad, jnp.zeros(2))
     assert float(out.metrics["physics_error"]) == 1.0
     assert bool(out.terminated)
@@ -199,3 +197,18 @@ def test_a_few_training_updates_run(tmp_path):
     assert result.status == 0
     assert result.summary is not None
     assert (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_writing_a_state_field_takes_effect(envs):
+    """`data.replace(qpos=...)` moves the world on this backend too (the written entries replace
+    their row entries; the others keep their float64 values)."""
+    env, reset, step = envs("PointGoal1", **NATIVE)
+    state = reset(jax.random.key(5))
+    qpos = state.data.qpos.at[0].add(1.0)
+    moved = step(state.replace(data=state.data.replace(qpos=qpos)), jnp.zeros(2))
+    still = step(state, jnp.zeros(2))
+    body = env.index.robot_body
+    shift = np.asarray(moved.data.xpos[body] - still.data.xpos[body])
+    np.testing.assert_allclose(shift, [1.0, 0.0, 0.0], atol=1e-5)
+    row_still, row_moved = _row(still.data), _row(moved.data)
+    assert row_moved[1] == pytest.approx(row_still[1] + 1.0, abs=1e-5)  # qpos[0] after time

@@ -73,9 +73,9 @@ class NativeData:
     Attributes:
       row: (2 * nstate,) uint32: the float64 mjSTATE_INTEGRATION row of the world, as raw bits.
         The steps continue from it, so no precision is lost between control steps.
-      exact: bool: whether `row` holds the state. False after `reset_data`, whose float32
-        fields the next `forward` turns into a row.
-      time .. qacc_warmstart: float32 copies of the state.
+      time .. qacc_warmstart: float32 copies of the state. Writing one (`reset_data`, or
+        `data.replace(qpos=...)`) takes effect at the next call: an entry that differs from its
+        row entry rounded to float32 replaces it.
       ctrl, qfrc_applied, xfrc_applied, mocap_pos, mocap_quat: the inputs (float32). Written
         into the row before every step, so that a hook or a reset can set them.
       xpos, xmat, sensordata: body poses and sensors after the last step's final forward.
@@ -83,7 +83,6 @@ class NativeData:
     """
 
     row: Array
-    exact: Array
     time: Array
     qpos: Array
     qvel: Array
@@ -226,7 +225,6 @@ def _blank(pm: NativeModel) -> NativeData:
     f32 = lambda x: jnp.asarray(np.asarray(x, np.float32))  # noqa: E731
     return NativeData(
         row=jnp.asarray(row.view(np.uint32)),
-        exact=jnp.array(False),
         time=f32(d.time),
         qpos=f32(d.qpos),
         qvel=f32(d.qvel),
@@ -245,12 +243,12 @@ def _blank(pm: NativeModel) -> NativeData:
 
 
 def reset_data(pm: NativeModel, **fields) -> NativeData:
-    """Blank data with the given fields replaced; the next `forward` makes its row."""
+    """Blank data with the given fields replaced; the next `forward` writes them into its row."""
     unknown = sorted(set(fields) - set(INTEGRATION_STATE))
     if unknown:
         raise ValueError(f"unknown state field(s) {unknown}; valid: {list(INTEGRATION_STATE)}")
     fields = {k: jnp.asarray(v, jnp.float32) for k, v in fields.items()}
-    return pm.data0.replace(exact=jnp.array(False), **fields)
+    return pm.data0.replace(**fields)
 
 
 def integration_state(data: NativeData) -> dict[str, Array]:
@@ -267,10 +265,10 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
         if name in varying:
             spec |= int(bit)
 
-    def fn(row, exact, state, inputs, controls):
+    def fn(row, state, inputs, controls):
         # Everything to numpy first, outside the lock: callbacks of several devices may run at
         # once, and each must own its arguments before it waits for the batch.
-        row, exact = np.asarray(row), np.asarray(exact)
+        row = np.asarray(row)
         state = [np.asarray(x) for x in state]
         inputs = [np.asarray(x) for x in inputs]
         controls = [np.asarray(x) for x in controls]
@@ -281,12 +279,15 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
             b = pm.batch(n)
             rows = b.state  # (n, nstate) float64, the simulations' rows
             rows[:] = flat(row).view(np.float64)
-            fresh = ~flat(exact).astype(bool)
-            if fresh.any():
-                ids = np.nonzero(fresh)[0]
-                b.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
-                for name, value in zip(STATE, state, strict=True):
-                    b.bind(name)[ids] = flat(value)[ids]
+            # A float32 field that no longer equals its row entry rounded to float32 was
+            # written (by `reset_data`, or by a caller editing `data.qpos`): that entry takes
+            # the written value; every other entry keeps its exact float64 value.
+            for name, value in zip(STATE, state, strict=True):
+                cur = b.bind(name)
+                value = flat(value).reshape(cur.shape)
+                written = cur.astype(np.float32) != value
+                if written.any():
+                    cur[written] = value[written]
             for (name, _), value in zip(INPUTS, inputs, strict=True):
                 b.bind(name)[:] = flat(value).reshape(b.bind(name).shape)
             warn0 = b.warning[:, _FAIL_WARNINGS, 1].sum(axis=1)
@@ -309,10 +310,7 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
             # MuJoCo resets a world whose state it rejects (bad qpos, qvel or qacc) and counts
             # a warning: that world's step failed.
             failed |= b.warning[:, _FAIL_WARNINGS, 1].sum(axis=1) > warn0
-            out = {
-                "row": rows.copy().view(np.uint32),
-                "exact": np.ones(n, bool),
-            }
+            out = {"row": rows.copy().view(np.uint32)}
             for name in STATE + tuple(nm for nm, _ in INPUTS):
                 out[name] = np.asarray(b.bind(name), np.float32).copy()
             out["xpos"] = np.asarray(b.bind("xpos"), np.float32).copy()
@@ -336,19 +334,15 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
 def _call(pm: NativeModel, data: NativeData, nstep: int, controls: dict[str, Array]) -> NativeData:
     varying = tuple(name for name, _ in INPUTS if name in controls)
     result = jax.ShapeDtypeStruct
-    shapes = {
-        "row": result(data.row.shape, jnp.uint32),
-        "exact": result((), jnp.bool_),
-    }
+    shapes = {"row": result(data.row.shape, jnp.uint32)}
     for name in STATE + tuple(nm for nm, _ in INPUTS) + ("xpos", "xmat", "sensordata"):
         shapes[name] = result(getattr(data, name).shape, jnp.float32)
     shapes["robot_contacts"] = result(data.robot_contacts.shape, jnp.float32)
     host = _host(pm, nstep, varying)
     out = jax.pure_callback(
-        lambda row, exact, state, inputs, ctl: host(row, exact, state, inputs, ctl),
+        lambda row, state, inputs, ctl: host(row, state, inputs, ctl),
         shapes,
         data.row,
-        data.exact,
         tuple(getattr(data, k) for k in STATE),
         tuple(getattr(data, k) for k, _ in INPUTS),
         tuple(controls[k] for k in varying),
