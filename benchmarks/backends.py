@@ -37,9 +37,14 @@ def suite() -> list[str]:
     return [n for n in registered_names() if n.rstrip("0123456789").endswith(tasks)]
 
 
-def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
-    """Random-action episodes of `env` from `seed`'s keys: the per-episode statistics above, plus
-    the state after the first step (for the step gap)."""
+def episode_stats(
+    env: Any, worlds: int, seed: int = 0, steps: int | None = None
+) -> dict[str, Any]:
+    """Random-action episodes of `env` from `seed`'s keys (`steps`, default the episode length):
+    the per-episode statistics above, plus the state after the first step (for the step gap)."""
+    steps = env.num_steps if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     reset = jax.jit(jax.vmap(env.reset))
     step = jax.jit(jax.vmap(env.step))
     key = jax.random.key(seed)
@@ -47,7 +52,7 @@ def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
     body = env.index.robot_body
     acc = env.obs_layout["accelerometer"]
     start = np.asarray(state.data.xpos[:, body, :2])
-    action_keys = jax.random.split(jax.random.fold_in(key, 1), env.num_steps)
+    action_keys = jax.random.split(jax.random.fold_in(key, 1), steps)
     draw = jax.jit(
         lambda k: jax.random.uniform(k, (worlds, env.action_size), minval=-1.0, maxval=1.0)
     )
@@ -59,7 +64,7 @@ def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
     first = None
     alive = np.ones(worlds, bool)
     t0 = time.perf_counter()
-    for t in range(env.num_steps):
+    for t in range(steps):
         state = step(state, draw(action_keys[t]))
         if first is None:
             first = state
@@ -68,7 +73,7 @@ def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
         cost += np.where(live, np.asarray(state.cost), 0.0)
         goals += np.where(live, np.asarray(state.metrics["goal_met"]), 0.0)
         height += np.asarray(state.data.xpos[:, body, 2])
-        if t >= env.num_steps - 100:
+        if t >= steps - 100:
             acc_z.append(np.asarray(state.obs[:, acc.stop - 1]))
         alive &= ~np.asarray(state.terminated)
     seconds = time.perf_counter() - t0
@@ -78,7 +83,7 @@ def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
         "return": float(ret.mean()),
         "cost": float(cost.mean()),
         "goals": float(goals.mean()),
-        "height": float(height.mean() / env.num_steps),
+        "height": float(height.mean() / steps),
         "travel": float(np.linalg.norm(end - start, axis=-1).mean()),
         "flipped": int((np.mean(acc_z, axis=0) < 0).sum()),
         "terminated": int((~alive).sum()),
@@ -86,12 +91,14 @@ def episode_stats(env: Any, worlds: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def compare(name: str, worlds: int = 16, seed: int = 0) -> list[dict[str, Any]]:
+def compare(
+    name: str, worlds: int = 16, seed: int = 0, steps: int | None = None
+) -> list[dict[str, Any]]:
     """One row per backend for environment `name` (see the module docstring)."""
     rows, firsts, envs = [], {}, {}
     for backend in BACKENDS:
         env = safejax.make(name, physics=backend)
-        stats = episode_stats(env, worlds, seed)
+        stats = episode_stats(env, worlds, seed, steps)
         firsts[backend] = stats.pop("first")
         envs[backend] = env
         rows.append({"env": name, "physics": backend, "worlds": worlds, **stats})

@@ -212,3 +212,17 @@ def test_writing_a_state_field_takes_effect(envs):
     np.testing.assert_allclose(shift, [1.0, 0.0, 0.0], atol=1e-5)
     row_still, row_moved = _row(still.data), _row(moved.data)
     assert row_moved[1] == pytest.approx(row_still[1] + 1.0, abs=1e-5)  # qpos[0] after time
+
+
+def test_backends_comparison_rows():
+    """`benchmarks.fidelity --backends` in small: one row per backend with the same one-step
+    gap, a tiny position gap for the Point, and finite statistics."""
+    from benchmarks import backends
+
+    rows = backends.compare("PointGoal0", worlds=2, steps=20)
+    assert [r["physics"] for r in rows] == list(backends.BACKENDS)
+    assert rows[0]["step_pos_gap"] == rows[1]["step_pos_gap"] < 1e-4
+    for r in rows:
+        assert np.isfinite([r["return"], r["cost"], r["height"], r["travel"]]).all()
+        assert r["height"] == pytest.approx(0.1, abs=0.01) and r["flipped"] == 0
+    assert "| PointGoal0 | mujoco |" in backends.markdown(rows)
