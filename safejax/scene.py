@@ -28,6 +28,7 @@ import numpy as np
 from safejax import physics
 from safejax.config import EnvConfig
 from safejax.elements.base import SceneInfo
+from safejax.physics.mjx import subtree_geoms
 from safejax.robots.base import RobotSpec
 
 ROBOT_BIT = 2
@@ -108,15 +109,7 @@ def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, Sc
     model = mujoco.MjModel.from_xml_string(xml)
     robot_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "robot")
     # Robot geoms: every geom of the robot's subtree.
-    body_is_robot = np.zeros(model.nbody, bool)
-    for b in range(model.nbody):
-        p = b
-        while p > 0:
-            if p == robot_body:
-                body_is_robot[b] = True
-                break
-            p = model.body_parentid[p]
-    robot_geom_mask = body_is_robot[model.geom_bodyid]
+    robot_geom_mask = subtree_geoms(model, robot_body)
     sensor_slices = []
     for name, dim in robot.sensor_names:
         sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SENSOR, name)
