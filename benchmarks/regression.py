@@ -347,17 +347,35 @@ def _run_each(
         done(name, result)
 
 
-def record(path: Path, names: list[str], steps: int, compute=fresh_rollout) -> int:
-    """Records `names` into a new fixture at `path` (rewritten after every environment).
+def record(
+    path: Path, names: list[str], steps: int, compute=fresh_rollout, update: bool = False
+) -> int:
+    """Records `names` into a new fixture at `path` (rewritten after every environment), or with
+    `update` replaces just those environments in the existing fixture, keeping the others and
+    its metadata and noting the commit and the environments in its `updates` list.
     `compute(name, steps, reset_seed, action_seed)` gives one environment's arrays."""
     results: dict[str, dict[str, np.ndarray]] = {}
+    meta: dict | None = None
+    if update:
+        if not path.exists():
+            raise UsageError(f"no fixture at {path} to update; run `record` without --update")
+        meta, results = load(path)
+        if steps != meta["steps"]:
+            raise UsageError(f"the fixture has {meta['steps']} steps; --steps {steps} differs")
+        here = metadata_entry(steps, names)
+        meta = {
+            **meta,
+            "updates": [*meta.get("updates", []), {"commit": here["commit"], "envs": names}],
+        }
+        meta["envs"] = sorted(set(meta.get("envs", [])) | set(names))
 
     def done(name, result):
         results[name] = result
-        save(path, results, metadata_entry(steps, results))
+        save(path, results, meta if meta is not None else metadata_entry(steps, results))
         print("recorded", flush=True)
 
-    _run_each(names, steps, (RESET_SEED, ACTION_SEED), compute, done)
+    seeds = (meta["reset_seed"], meta["action_seed"]) if meta else (RESET_SEED, ACTION_SEED)
+    _run_each(names, steps, seeds, compute, done)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {len(results)} environments)")
     return 0
 
@@ -412,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--envs", default=None, help="comma-separated names (default: all)")
     p.add_argument("--fixture", type=Path, default=DEFAULT_FIXTURE)
     p.add_argument(
+        "--update", action="store_true",
+        help="record: replace only --envs in the existing fixture, keep the others",
+    )  # fmt: skip
+    p.add_argument(
         "--steps", type=int, default=None,
         help=f"random-action steps per environment, before the {SEEK_STEPS} scripted ones "
         f"(record: default {STEPS}; check: the fixture's)",
@@ -421,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps is not None and args.steps < 1:
             raise UsageError("--steps must be at least 1")
         if args.command == "record":
-            return record(args.fixture, parse_envs(args.envs), args.steps or STEPS)
+            if args.update and not args.envs:
+                raise UsageError("--update needs --envs (the environments to re-record)")
+            steps = args.steps or (load(args.fixture)[0]["steps"] if args.update else STEPS)
+            return record(args.fixture, parse_envs(args.envs), steps, update=args.update)
         names = parse_envs(args.envs) if args.envs else None
         if not args.fixture.exists():
             raise UsageError(f"no fixture at {args.fixture}; run `record` first")

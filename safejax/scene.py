@@ -15,6 +15,11 @@ contact set small:
                  on a floor of contype OBJECT)
   floor:         conaffinity=FLOOR only for robots that stand on it (Car, Doggo), so that only
                  the geoms a robot stands on (wheels, caster, legs) enter the contact set
+  buttons:       contype=0, conaffinity=ROBOT|NOSE (class button)
+  Point's nose:  MJX: the spec's box touches only the buttons (class robot_nose: contype NOSE; a
+                 cheap box-sphere pair), and an inscribed massless sphere (class robot_nose_proxy:
+                 contype PROXY) touches every other object (MJX's box-box contacts cost about
+                 twice as much); MuJoCo: the box touches everything and the sphere nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ ROBOT_BIT = 2
 FLOOR_BIT = 4
 BOX_BIT = 8
 OBJECT_BIT = 16
+NOSE_BIT = 32
+PROXY_BIT = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +60,13 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     (timestep, solver settings, contact caps), the task and the elements their bodies."""
     floor_aff = FLOOR_BIT if robot.floor_contact else 0
     objects = "".join(spec.xml_for(config.physics) for spec in config.elements) + task_xml
+    top = "".join(spec.model_xml_for(config.physics) for spec in config.elements)
     # The MuJoCo backend's free objects (the spec's vases) rest on the floor and touch each
     # other; MJX's proxies have no floor contact.
     floor_type = OBJECT_BIT if config.physics == "mujoco" else 0
+    native = config.physics == "mujoco"
+    nose = ROBOT_BIT if native else NOSE_BIT
+    proxy = 0 if native else PROXY_BIT
     return f"""
 <mujoco model="safejax-{robot.name}-{config.task}{config.level}">
   <compiler angle="radian" inertiafromgeom="true"/>
@@ -70,17 +81,27 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     <default class="robot_floor_only">
       <geom contype="{FLOOR_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
     </default>
+    <default class="robot_nose">
+      <geom contype="{nose}" conaffinity="0" condim="{config.contact_dim}"/>
+    </default>
+    <default class="robot_nose_proxy">
+      <geom contype="{proxy}" conaffinity="0" condim="{config.contact_dim}"/>
+    </default>
     <default class="robot_visual">
       <geom contype="0" conaffinity="0"/>
     </default>
     <default class="object">
-      <geom contype="0" conaffinity="{ROBOT_BIT}" condim="{config.contact_dim}"/>
+      <geom contype="0" conaffinity="{ROBOT_BIT | PROXY_BIT}" condim="{config.contact_dim}"/>
+    </default>
+    <default class="button">
+      <geom contype="0" conaffinity="{ROBOT_BIT | NOSE_BIT}" condim="{config.contact_dim}"/>
     </default>
     <default class="pillar">
-      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT}" condim="{config.contact_dim}"/>
+      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT | PROXY_BIT}"
+            condim="{config.contact_dim}"/>
     </default>
     <default class="free_object">
-      <geom contype="{OBJECT_BIT}" conaffinity="{ROBOT_BIT | OBJECT_BIT}"
+      <geom contype="{OBJECT_BIT}" conaffinity="{ROBOT_BIT | OBJECT_BIT | PROXY_BIT}"
             condim="{config.contact_dim}"/>
     </default>
     <default class="box">
@@ -96,6 +117,7 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     {robot.body_xml}
     {objects}
   </worldbody>
+  {top}
   <actuator>{robot.actuator_xml}</actuator>
   <sensor>{robot.sensor_xml}</sensor>
 </mujoco>

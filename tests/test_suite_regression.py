@@ -140,3 +140,34 @@ def test_unknown_names_list_the_valid_ones(capsys):
     assert regression.main(["check", "--envs", "PointGoal1,PointGoal7"]) == 2
     err = capsys.readouterr().err
     assert "unknown environment(s): PointGoal7" in err and "DoggoPush2" in err
+
+
+def test_update_replaces_only_the_named_environments(tmp_path, recorded):
+    """`record --update` keeps the fixture's other environments and metadata, replaces the named
+    ones and notes them in the metadata's `updates`."""
+    meta, results = recorded
+    kept, redone = SUBSET[0], SUBSET[1]
+    path = tmp_path / "copy.npz"
+    regression.save(path, {kept: results[kept], redone: results[redone]}, meta)
+    changed = copy.deepcopy(results[redone])
+    changed["reward"][0] += np.float32(1.0)
+
+    def compute(name, steps, reset_seed, action_seed, seek_steps):
+        assert (name, steps, reset_seed, action_seed) == (
+            redone,
+            meta["steps"],
+            meta["reset_seed"],
+            meta["action_seed"],
+        )
+        return changed
+
+    regression.record(path, [redone], meta["steps"], compute=compute, update=True)
+    new_meta, new_results = regression.load(path)
+    assert sorted(new_results) == sorted([kept, redone])
+    np.testing.assert_array_equal(new_results[redone]["reward"], changed["reward"])
+    for field, array in results[kept].items():
+        np.testing.assert_array_equal(new_results[kept][field], array)
+    assert new_meta["commit"] == meta["commit"]
+    assert new_meta["updates"][-1]["envs"] == [redone]
+    with pytest.raises(regression.UsageError, match="steps"):
+        regression.record(path, [redone], meta["steps"] + 1, compute=compute, update=True)

@@ -7,6 +7,7 @@ the environment:
   build half (once per environment, numpy and MJCF):
     xml()                    bodies and geoms for the scene's worldbody ("" when none)
     xml_for(physics)         the same for one physics backend (default: `xml()`)
+    model_xml_for(physics)   top-level MJCF after the worldbody (equality constraints; "")
     bind(model, scene)       the static ids and addresses it needs in the compiled model
 
   run half (pure and traceable; `ix` is what `bind` returned):
@@ -168,6 +169,11 @@ class Element:
         element's MJX model is a proxy that the MuJoCo backend replaces with the spec's own
         shape (the vases)."""
         return self.xml()
+
+    def model_xml_for(self, physics: str) -> str:
+        """Top-level MJCF elements placed after the worldbody for a physics backend (e.g. an
+        `<equality>` block)."""
+        return ""
 
     def bind(self, model, scene: SceneInfo) -> Any:
         return None

@@ -63,7 +63,7 @@ class Buttons(MocapElement):
         return "".join(
             f"""
 <body name="button{i}" mocap="true" pos="0 0 {s}">
-  <geom name="button{i}" type="sphere" size="{s}" rgba="1 .5 0 1" class="object"/>
+  <geom name="button{i}" type="sphere" size="{s}" rgba="1 .5 0 1" class="button"/>
 </body>"""
             for i in range(self.num)
         )

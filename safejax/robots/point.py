@@ -16,7 +16,10 @@ _BODY = """
   <joint name="z" type="hinge" axis="0 0 1" damping="0.005"/>
   <geom name="robot" type="sphere" size=".1" mass="0.0041888" friction="1 0.01 0.01"
         class="robot"/>
-  <geom name="pointarrow" type="sphere" pos="0.1 0 0" size=".05" mass="0.001" class="robot"/>
+  <geom name="pointarrow" type="box" pos="0.1 0 0" size=".05 .05 .05" mass="0.001"
+        class="robot_nose"/>
+  <geom name="pointarrow_proxy" type="sphere" pos="0.1 0 0" size=".05" mass="0"
+        class="robot_nose_proxy"/>
   <site name="robot" pos="0 0 0" size=".032" rgba="1 0 0 .1"/>
 </body>
 """
