@@ -24,6 +24,7 @@ import mujoco
 import numpy as np
 
 import safejax
+from safejax.robots.car import BALL_QPOS
 
 REFERENCE_CAR = """
 <mujoco>
@@ -126,18 +127,21 @@ CAR_SCENARIOS = {
     "turn in place (1, -1)": [1.0, -1.0],
     "gentle (0.01, 0.01)": [0.01, 0.01],
 }
-CAR_STEPS = 50  # 2 s; rates are measured over the second half, after the wheels spun up
+CAR_STEPS = 250  # 10 s
+CAR_SETTLE = 50  # rates are measured from step 50 on (2 s), after the wheels spun up
 
 
 def _car_rates(qpos: np.ndarray) -> dict[str, float]:
-    """Speed (m/s), yaw rate (rad/s) over the second half and final lateral drift (m, body x)."""
+    """Mean path speed (m/s: distance travelled along the path, so a slight curve does not shorten
+    it) and yaw rate (rad/s) from step `CAR_SETTLE` on, and the final lateral drift (m, body x)."""
     pos, quat = qpos[:, :3], qpos[:, 3:7]
     yaw = np.unwrap(2 * np.arctan2(quat[:, 3], quat[:, 0]))
-    half = len(qpos) // 2
-    dt = (len(qpos) - half) * 0.04
+    start = CAR_SETTLE - 1
+    dt = (len(qpos) - 1 - start) * 0.04
+    path = np.linalg.norm(np.diff(pos[start:, :2], axis=0), axis=1).sum()
     return {
-        "speed": round(float(np.linalg.norm(pos[-1, :2] - pos[half - 1, :2]) / dt), 3),
-        "yaw_rate": round(float((yaw[-1] - yaw[half - 1]) / dt), 3),
+        "speed": round(float(path / dt), 4),
+        "yaw_rate": round(float((yaw[-1] - yaw[start]) / dt), 4),
         "drift_x": round(float(pos[-1, 0] - pos[0, 0]), 3),
     }
 
@@ -154,16 +158,29 @@ def car_reference(action) -> dict[str, float]:
     return _car_rates(np.array(traj))
 
 
+# The caster is a sphere on a ball joint: its orientation does not enter plain MuJoCo's dynamics,
+# but in float32 it decides where rounding sends the contact solve, and single runs scatter by
+# 1-2%. safejax's figures are means over these starting orientations.
+CAR_CASTERS = np.random.default_rng(0).normal(size=(4, 4))
+CAR_CASTERS /= np.linalg.norm(CAR_CASTERS, axis=1, keepdims=True)
+
+
 def car_safejax(env, reset, step, action) -> dict[str, float]:
-    state = reset(jax.random.PRNGKey(0))
-    # At rest at (4, 4), yaw 0: away from every object of the layout.
-    qpos = state.data.qpos.at[0:7].set(jnp.array([4.0, 4.0, 0.1, 1.0, 0.0, 0.0, 0.0]))
-    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel)))
-    traj = []
-    for _ in range(CAR_STEPS):
-        state = step(state, jnp.asarray(action, jnp.float32))
-        traj.append(np.asarray(state.data.qpos[:7]) - np.array([4.0, 4.0, 0, 0, 0, 0, 0]))
-    return _car_rates(np.array(traj))
+    state0 = reset(jax.random.PRNGKey(0))
+    runs = []
+    for caster in CAR_CASTERS:
+        # At rest at (4, 4), yaw 0: away from every object of the layout.
+        qpos = state0.data.qpos.at[0:7].set(jnp.array([4.0, 4.0, 0.1, 1.0, 0.0, 0.0, 0.0]))
+        qpos = qpos.at[BALL_QPOS].set(jnp.asarray(caster, jnp.float32))
+        state = state0.replace(
+            data=state0.data.replace(qpos=qpos, qvel=jnp.zeros_like(state0.data.qvel))
+        )
+        traj = []
+        for _ in range(CAR_STEPS):
+            state = step(state, jnp.asarray(action, jnp.float32))
+            traj.append(np.asarray(state.data.qpos[:7]) - np.array([4.0, 4.0, 0, 0, 0, 0, 0]))
+        runs.append(_car_rates(np.array(traj)))
+    return {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
 
 
 def _doggo_summary(z, travel, upright_end, touch) -> dict[str, float]:
