@@ -7,7 +7,9 @@ time, the same phase for every gremlin (clockwise, 1 rad per simulated second). 
 its sampled centre and the weld pulls it onto its path during the first substeps, as in the
 original. The soft weld lets the robot push a gremlin and stay against it while the gremlin
 drags it along: a kinematic box on the exact path instead knocks the robot away and registered
-a fraction of the original's contacts (docs/FIDELITY.md, "Gremlins").
+a fraction of the original's contacts (docs/FIDELITY.md, "Gremlins"). That is the model on the
+MuJoCo backend; on MJX, where a weld costs six constraint rows and six degrees of freedom per
+gremlin, the box is planar and `tether` applies the weld's response as a force.
 Cost: gremlins_contact_cost x the number of robot-gremlin contact points (spec section 5.1); the
 `gremlins_dist_*` keys were never used. `State.objects["gremlins"]` holds the centres of their
 circles, which goal re-sampling keeps clear (spec 7.3).
