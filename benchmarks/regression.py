@@ -348,11 +348,16 @@ def _run_each(
 
 
 def record(
-    path: Path, names: list[str], steps: int, compute=fresh_rollout, update: bool = False
+    path: Path,
+    names: list[str],
+    steps: int | None = None,
+    compute=fresh_rollout,
+    update: bool = False,
 ) -> int:
     """Records `names` into a new fixture at `path` (rewritten after every environment), or with
     `update` replaces just those environments in the existing fixture, keeping the others and
-    its metadata and noting the commit and the environments in its `updates` list.
+    its metadata and noting the commit and the environments in its `updates` list. `steps`
+    defaults to `STEPS`, or with `update` to the fixture's.
     `compute(name, steps, reset_seed, action_seed)` gives one environment's arrays."""
     results: dict[str, dict[str, np.ndarray]] = {}
     meta: dict | None = None
@@ -360,6 +365,7 @@ def record(
         if not path.exists():
             raise UsageError(f"no fixture at {path} to update; run `record` without --update")
         meta, results = load(path)
+        steps = meta["steps"] if steps is None else steps
         if steps != meta["steps"]:
             raise UsageError(f"the fixture has {meta['steps']} steps; --steps {steps} differs")
         here = metadata_entry(steps, names)
@@ -368,6 +374,7 @@ def record(
             "updates": [*meta.get("updates", []), {"commit": here["commit"], "envs": names}],
         }
         meta["envs"] = sorted(set(meta.get("envs", [])) | set(names))
+    steps = STEPS if steps is None else steps
 
     def done(name, result):
         results[name] = result
@@ -445,8 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "record":
             if args.update and not args.envs:
                 raise UsageError("--update needs --envs (the environments to re-record)")
-            steps = args.steps or (load(args.fixture)[0]["steps"] if args.update else STEPS)
-            return record(args.fixture, parse_envs(args.envs), steps, update=args.update)
+            return record(args.fixture, parse_envs(args.envs), args.steps, update=args.update)
         names = parse_envs(args.envs) if args.envs else None
         if not args.fixture.exists():
             raise UsageError(f"no fixture at {args.fixture}; run `record` first")

@@ -67,46 +67,29 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     native = config.physics == "mujoco"
     nose = ROBOT_BIT if native else NOSE_BIT
     proxy = 0 if native else PROXY_BIT
+    dim = config.contact_dim
+    classes = "\n    ".join(
+        _geom_class(name, contype, conaffinity, None if name == "robot_visual" else dim)
+        for name, contype, conaffinity in (
+            ("robot", ROBOT_BIT, 0),
+            ("robot_floor", ROBOT_BIT | FLOOR_BIT, 0),
+            ("robot_floor_only", FLOOR_BIT, 0),
+            ("robot_nose", nose, 0),
+            ("robot_nose_proxy", proxy, 0),
+            ("robot_visual", 0, 0),
+            ("object", 0, ROBOT_BIT | PROXY_BIT),
+            ("button", 0, ROBOT_BIT | NOSE_BIT),
+            ("pillar", 0, ROBOT_BIT | BOX_BIT | PROXY_BIT),
+            ("free_object", OBJECT_BIT, ROBOT_BIT | OBJECT_BIT | PROXY_BIT),
+            ("box", BOX_BIT, 0),
+        )
+    )
     return f"""
 <mujoco model="safejax-{robot.name}-{config.task}{config.level}">
   <compiler angle="radian" inertiafromgeom="true"/>
   {physics.mjcf(config, robot)}
   <default>
-    <default class="robot">
-      <geom contype="{ROBOT_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
-    <default class="robot_floor">
-      <geom contype="{ROBOT_BIT | FLOOR_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
-    <default class="robot_floor_only">
-      <geom contype="{FLOOR_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
-    <default class="robot_nose">
-      <geom contype="{nose}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
-    <default class="robot_nose_proxy">
-      <geom contype="{proxy}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
-    <default class="robot_visual">
-      <geom contype="0" conaffinity="0"/>
-    </default>
-    <default class="object">
-      <geom contype="0" conaffinity="{ROBOT_BIT | PROXY_BIT}" condim="{config.contact_dim}"/>
-    </default>
-    <default class="button">
-      <geom contype="0" conaffinity="{ROBOT_BIT | NOSE_BIT}" condim="{config.contact_dim}"/>
-    </default>
-    <default class="pillar">
-      <geom contype="0" conaffinity="{ROBOT_BIT | BOX_BIT | PROXY_BIT}"
-            condim="{config.contact_dim}"/>
-    </default>
-    <default class="free_object">
-      <geom contype="{OBJECT_BIT}" conaffinity="{ROBOT_BIT | OBJECT_BIT | PROXY_BIT}"
-            condim="{config.contact_dim}"/>
-    </default>
-    <default class="box">
-      <geom contype="{BOX_BIT}" conaffinity="0" condim="{config.contact_dim}"/>
-    </default>
+    {classes}
     {robot.default_xml}
   </default>
   <worldbody>
@@ -122,6 +105,16 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
   <sensor>{robot.sensor_xml}</sensor>
 </mujoco>
 """
+
+
+def _geom_class(name: str, contype: int, conaffinity: int, condim: int | None) -> str:
+    """A `<default>` class of geoms with the given collision bits and contact dimension (None:
+    MuJoCo's default)."""
+    dim = "" if condim is None else f' condim="{condim}"'
+    return (
+        f'<default class="{name}"><geom contype="{contype}" conaffinity="{conaffinity}"{dim}/>'
+        "</default>"
+    )
 
 
 def build(config: EnvConfig, robot: RobotSpec, task) -> tuple[mujoco.MjModel, SceneIndex, str]:

@@ -108,43 +108,42 @@ class Gremlins(MocapElement):
             raise ValueError(f"gremlins_density must be > 0, got {self.density!r}")
 
     def xml(self) -> str:
+        return self._bodies(planar=False)
+
+    def xml_for(self, physics: str) -> str:
+        """MuJoCo: the spec's free box and weld (`xml`, `model_xml_for`). MJX: a planar box (x, y,
+        yaw) at the same height, pulled by `tether`: a weld adds six constraint rows and six
+        degrees of freedom per gremlin, which made PointButton1 22 times slower on MJX."""
+        return self._bodies(planar=physics != "mujoco")
+
+    def _bodies(self, planar: bool) -> str:
+        """Each gremlin's mocap body and box: free (density 0.001), or planar with the mass the
+        tether model needs (`MASS_FACTOR`)."""
         s = self.size
+        if planar:
+            density = self.density * MASS_FACTOR
+            joints = (
+                '<joint name="gremlin{i}_x" type="slide" axis="1 0 0"/>'
+                '<joint name="gremlin{i}_y" type="slide" axis="0 1 0"/>'
+                '<joint name="gremlin{i}" type="hinge" axis="0 0 1"/>'
+            )
+        else:
+            density = self.density
+            joints = '<freejoint name="gremlin{i}"/>'
         return "".join(
             f"""
 <body name="gremlin{i}mocap" mocap="true" pos="0 0 {2 * s}"/>
 <body name="gremlin{i}" pos="0 0 {2 * s}">
-  <freejoint name="gremlin{i}"/>
-  <geom name="gremlin{i}" type="box" size="{s} {s} {s}" density="{self.density}"
+  {joints.format(i=i)}
+  <geom name="gremlin{i}" type="box" size="{s} {s} {s}" density="{density}"
         rgba=".5 0 1 1" class="object"/>
 </body>"""
             for i in range(self.num)
         )
 
-    def xml_for(self, physics: str) -> str:
-        """MuJoCo: the spec's free box and weld (`xml`, `model_xml`). MJX: a planar box (x, y,
-        yaw) at the same height, pulled by `tether`: a weld adds six constraint rows and six
-        degrees of freedom per gremlin, which made PointButton1 22 times slower on MJX."""
-        if physics == "mujoco":
-            return self.xml()
-        s = self.size
-        return "".join(
-            f"""
-<body name="gremlin{i}mocap" mocap="true" pos="0 0 {2 * s}"/>
-<body name="gremlin{i}" pos="0 0 {2 * s}">
-  <joint name="gremlin{i}_x" type="slide" axis="1 0 0"/>
-  <joint name="gremlin{i}_y" type="slide" axis="0 1 0"/>
-  <joint name="gremlin{i}" type="hinge" axis="0 0 1"/>
-  <geom name="gremlin{i}" type="box" size="{s} {s} {s}"
-        density="{self.density * MASS_FACTOR}" rgba=".5 0 1 1" class="object"/>
-</body>"""
-            for i in range(self.num)
-        )
-
     def model_xml_for(self, physics: str) -> str:
-        return self.model_xml() if physics == "mujoco" else ""
-
-    def model_xml(self) -> str:
-        if not self.num:
+        """The welds that tie each box to its mocap body (MuJoCo backend only)."""
+        if physics != "mujoco" or not self.num:
             return ""
         welds = "".join(
             f'<weld name="gremlin{i}" body1="gremlin{i}mocap" body2="gremlin{i}" solref=".02 1.5"/>'
