@@ -9,6 +9,10 @@ how far a pushed vase travels. The numbers in docs/FIDELITY.md come from this co
 `python -m benchmarks.fidelity --backends [--envs A,B] [--worlds 16] [--markdown]` instead runs
 the same worlds, keys and random actions through both physics backends (MJX and MuJoCo's C
 engine) and prints the one-step gap and episode statistics side by side (`benchmarks.backends`).
+
+`python -m benchmarks.fidelity --all [--small] [--checks point,doggo] [--out FILE] [--set k=v]`
+runs every behaviour comparison the project has against plain MuJoCo on the spec's models and
+writes one table (`benchmarks.fidelity_table`; docs/results/FIDELITY_TABLE.md).
 """
 
 from __future__ import annotations
@@ -123,7 +127,13 @@ def main() -> None:
     p.add_argument("--worlds", type=int, default=16, help="with --backends: episodes per env")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="with --backends: end with a table")
+    p.add_argument("--all", action="store_true", help="every comparison, as one table")
+    p.add_argument("--small", action="store_true", help="with --all: the version the tests run")
+    p.add_argument("--checks", default="", help="with --all: only these checks (comma-separated)")
+    p.add_argument("--out", default="", help="with --all: write the Markdown table here")
     a = p.parse_args()
+    if a.all:
+        return _all(a)
     if a.backends:
         from benchmarks import backends
 
@@ -171,6 +181,46 @@ def main() -> None:
         "safejax_robot_xy": np.asarray(ours_g[-1][0][:2]).round(4).tolist(),
     }
     print(json.dumps(out, indent=1))
+
+
+def _all(a) -> None:
+    import platform
+    import sys
+    import time
+
+    from benchmarks import fidelity_table
+
+    names = [n for n in a.checks.split(",") if n] or None
+    overrides = parse_overrides(a.set)
+    if names:  # unknown names fail before any compile
+        unknown = [n for n in names if n not in fidelity_table.CHECKS]
+        if unknown:
+            raise SystemExit(
+                f"unknown check(s) {unknown}; valid: {', '.join(fidelity_table.CHECKS)}"
+            )
+    start = time.time()
+    rows = fidelity_table.run(
+        names,
+        small=a.small,
+        envs=fidelity_table.compiled_envs(**overrides),
+        progress=lambda n: print(f"[fidelity] {n}", file=sys.stderr, flush=True),
+    )
+    command = "python -m benchmarks.fidelity --all" + (" --small" if a.small else "")
+    command += f" --checks {a.checks}" if a.checks else ""
+    command += f" --set {' '.join(a.set)}" if a.set else ""
+    header = (
+        "# Fidelity table: safejax against plain MuJoCo on the spec's models\n\n"
+        f"`{command}` ({time.time() - start:.0f} s on {platform.machine()}, "
+        f"{jax.default_backend()}; safejax physics: {overrides.get('physics', 'mjx')}). "
+        "Reference: plain MuJoCo "
+        f"{mujoco.__version__} (float64, default solver, condim 6) on models written from the "
+        "spec; the scenarios and tolerances are documented in `benchmarks/fidelity_table.py`.\n"
+    )
+    text = fidelity_table.markdown(rows, header)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
 
 
 if __name__ == "__main__":

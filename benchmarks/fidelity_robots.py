@@ -183,38 +183,64 @@ def car_safejax(env, reset, step, action) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in runs])), 4) for k in runs[0]}
 
 
-def _doggo_summary(z, travel, upright_end, touch) -> dict[str, float]:
+def _doggo_summary(ep: dict) -> dict[str, float]:
     return {
-        "torso_z_mean": round(float(np.mean(z)), 3),
-        "torso_z_min": round(float(np.min(z)), 3),
-        "torso_z_max": round(float(np.max(z)), 3),
-        "travel_mean": round(float(np.mean(travel)), 2),
-        "travel_min": round(float(np.min(travel)), 2),
-        "flipped": int(np.sum(np.asarray(upright_end) < 0)),
-        "foot_contact_frac": round(float(np.mean(np.asarray(touch)[..., 1::2] > 0)), 3),
-        "knee_contact_frac": round(float(np.mean(np.asarray(touch)[..., 0::2] > 0)), 3),
+        "torso_z_mean": round(float(np.mean(ep["z"])), 3),
+        "torso_z_min": round(float(np.min(ep["z_min"])), 3),
+        "torso_z_max": round(float(np.max(ep["z_max"])), 3),
+        "travel_mean": round(float(np.mean(ep["travel"])), 2),
+        "travel_min": round(float(np.min(ep["travel"])), 2),
+        "flipped": int(np.sum(ep["flipped"])),
+        "foot_contact_frac": round(float(np.mean(ep["foot"])), 3),
+        "knee_contact_frac": round(float(np.mean(ep["knee"])), 3),
     }
 
 
-def doggo_reference(seeds: int, steps: int = 1000) -> dict[str, float]:
+def _doggo_episodes(z, travel, upright_end, touch) -> dict[str, np.ndarray]:
+    """Per-episode statistics from (episodes, steps) torso heights, (episodes,) net travel and
+    final torso z-axis z, and (episodes, steps, 8) touch readings (knee a, foot b per leg)."""
+    z, touch = np.asarray(z), np.asarray(touch)
+    return {
+        "z": z.mean(axis=1),
+        "z_min": z.min(axis=1),
+        "z_max": z.max(axis=1),
+        "travel": np.asarray(travel),
+        "flipped": (np.asarray(upright_end) < 0).astype(np.float64),
+        "foot": (touch[..., 1::2] > 0).mean(axis=(1, 2)),
+        "knee": (touch[..., 0::2] > 0).mean(axis=(1, 2)),
+    }
+
+
+def doggo_reference_episodes(seeds: int, steps: int = 1000) -> dict[str, np.ndarray]:
+    """Plain MuJoCo on the spec's Doggo: `seeds` episodes of uniform random actions (numpy's
+    generator seeded 0, 1, ...), per-episode statistics."""
     model = mujoco.MjModel.from_xml_string(REFERENCE_DOGGO)
     zs, travel, up, touch = [], [], [], []
     for seed in range(seeds):
         data = mujoco.MjData(model)
         rng = np.random.default_rng(seed)
         start = data.qpos[:2].copy()
+        z, t = [], []
         for _ in range(steps):
             data.ctrl[:] = rng.uniform(-1, 1, model.nu)
             for _ in range(10):
                 mujoco.mj_step(model, data)
-            zs.append(data.qpos[2])
-            touch.append(data.sensordata.copy())
+            z.append(data.qpos[2])
+            t.append(data.sensordata.copy())
+        zs.append(z)
+        touch.append(t)
         travel.append(np.linalg.norm(data.qpos[:2] - start))
         up.append(data.xmat[1][8])
-    return _doggo_summary(zs, travel, up, touch)
+    return _doggo_episodes(zs, travel, up, touch)
 
 
-def doggo_safejax(env, seeds: int, steps: int = 1000) -> dict[str, float]:
+def doggo_reference(seeds: int, steps: int = 1000) -> dict[str, float]:
+    return _doggo_summary(doggo_reference_episodes(seeds, steps))
+
+
+def doggo_safejax_episodes(env, seeds: int, steps: int = 1000) -> dict[str, np.ndarray]:
+    """`seeds` random-action episodes of a Doggo environment (keys split from PRNGKey(0)),
+    vmapped; per-episode statistics."""
     touch_slice = env.obs_layout["touch"]
 
     def episode(key):
@@ -232,7 +258,11 @@ def doggo_safejax(env, seeds: int, steps: int = 1000) -> dict[str, float]:
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     out = jax.jit(jax.vmap(episode))(keys)
-    return _doggo_summary(*map(np.asarray, out))
+    return _doggo_episodes(*map(np.asarray, out))
+
+
+def doggo_safejax(env, seeds: int, steps: int = 1000) -> dict[str, float]:
+    return _doggo_summary(doggo_safejax_episodes(env, seeds, steps))
 
 
 def main(argv: list[str] | None = None) -> int:

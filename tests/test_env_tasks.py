@@ -12,42 +12,9 @@ import pytest
 
 from safejax import physics
 from safejax.elements import buttons
+from safejax.scenario import FAR, place
 
 KEY = jax.random.PRNGKey(11)
-FAR = 10.0  # out of everyone's way
-
-
-def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
-    """The (planar) robot at a pose, at rest; optionally the push box and any mocap group
-    (pillars, buttons, gremlins: gremlins take circle centres) moved to given positions."""
-    qpos = state.data.qpos.at[0:3].set(jnp.array([robot_xy[0], robot_xy[1], yaw]))
-    if box_xy is not None:
-        qpos = qpos.at[env.index.task.qpos_adr].set(jnp.array([box_xy[0], box_xy[1], 0.0]))
-    mocap = state.data.mocap_pos
-    objects = dict(state.objects)
-    for group, xy in groups.items():
-        xy = jnp.asarray(xy, jnp.float32)
-        objects[group] = xy
-        if group == "gremlins":  # boxes at their centres; the weld pulls them onto their circles
-            qpos = qpos.at[env.index.elements[group].qpos[:, :2]].set(xy)
-        else:
-            ids = env.index.elements[group].mocap
-            mocap = mocap.at[ids, :2].set(xy)
-    data = state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel), mocap_pos=mocap)
-    objects["hazards"] = objects["hazards"] + FAR  # no hazard costs in these tests
-    return state.replace(data=data, objects=objects)
-
-
-def turn_gremlins(env, state, yaw):
-    """Every gremlin (its box and the mocap body it is tied to) at yaw `yaw`."""
-    ix = env.index.elements["gremlins"]
-    quat = jnp.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)], jnp.float32)
-    if ix.planar:
-        qpos = state.data.qpos.at[ix.qpos[:, 2]].set(yaw)
-    else:
-        qpos = state.data.qpos.at[ix.qpos[:, 3:]].set(quat)
-    mocap_quat = state.data.mocap_quat.at[ix.mocap].set(quat)
-    return state.replace(data=state.data.replace(qpos=qpos, mocap_quat=mocap_quat))
 
 
 def buttons_lidar(env, s):
@@ -165,49 +132,8 @@ def test_gremlins_follow_their_circles_and_cost_on_contact(envs):
     assert lidar.max() > 0.8  # a gremlin within about 0.5 m
 
 
-# Contact counts against plain MuJoCo: Safety-Gymnasium 1.0.0 (MuJoCo C on the spec's model: the
-# Point's box nose; gremlins are light free boxes welded to mocap bodies), SafetyPointButton1-v0
-# with the robot moved after reset to 0.35 m from one object (everything else out of reach),
-# counting the steps with a robot contact on that object in `data.contact`
-# (docs/FIDELITY.md, "Button and gremlin contacts"). Single runs are chaotic (the nose grinds
-# along the sphere), so the tests compare sums over a grid of runs:
-#   driving at full throttle into a button 0 or 0.05 m off the robot's axis, turning at
-#   -0.6, -0.3, -0.15, 0.15, 0.3, 0.6, 100 steps each: 419 steps in contact;
-#   robot idle, a gremlin (yaw 4.284) circling a centre 0.35, 0.45 or 0.55 m ahead, 400 steps
-#   each: 63 + 50 + 24 = 137 steps.
-# With a sphere for a nose and gremlins moved kinematically along their paths, the same grids
-# gave 228 and 23: the robot slid off buttons and was knocked away by gremlins, and Button
-# worlds collected about half of Safety-Gymnasium's cost.
-REFERENCE_BUTTON_STEPS = 419
-REFERENCE_GREMLIN_STEPS = 137
-
-
-def test_button_contacts_last_as_long_as_in_plain_mujoco(envs):
-    env, reset, step = envs("PointButton1")
-    geoms = env.index.elements["buttons"].geoms
-    touching = 0
-    for offset in (0.0, 0.05):
-        for turn in (-0.6, -0.3, -0.15, 0.15, 0.3, 0.6):
-            s = _button_world(env, reset, (-0.35, -offset), 0.0)
-            for _ in range(100):
-                s = step(s, jnp.array([1.0, turn]))
-                counts = buttons.contact_counts(physics.robot_contacts(env.physics, s.data), geoms)
-                touching += int(counts[0] > 0)
-    assert touching == pytest.approx(REFERENCE_BUTTON_STEPS, rel=0.15)
-
-
-def test_gremlins_stay_against_the_robot_as_in_plain_mujoco(envs):
-    env, reset, step = envs("PointButton1")
-    ix = env.index.elements["gremlins"]
-    touching = 0
-    for d in (0.35, 0.45, 0.55):
-        centres = np.concatenate([[[d, 0.0]], np.full((3, 2), FAR)])
-        s = place(env, reset(KEY), (0.0, 0.0), buttons=BUTTONS + 3.0, gremlins=centres)
-        s = turn_gremlins(env, s, 4.284)
-        for _ in range(400):
-            s = step(s, jnp.zeros(2))
-            touching += int(physics.robot_contacts(env.physics, s.data)[ix.geoms[0]] > 0)
-    assert touching == pytest.approx(REFERENCE_GREMLIN_STEPS, rel=0.3)
+# How long button and gremlin contacts last against plain MuJoCo on the spec's model is checked
+# by the fidelity table's "buttons" and "gremlins" rows (tests/test_fidelity_table.py).
 
 
 # ------------------------------------------------------------------------------------ Push

@@ -30,6 +30,7 @@ class VaseIndex(NamedTuple):
     mass: float
     timestep: float
     free: bool  # the spec's free vase (MuJoCo backend): no analytic friction
+    speed_adr: np.ndarray  # (n, 2) planar proxy, (n, 3) free vase: its linear velocity dofs
 
 
 def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: float):
@@ -121,18 +122,21 @@ class Vases(Element):
         qpos = np.zeros((self.num, 2), np.int32)
         dof = np.zeros((self.num, 2), np.int32)
         free = scene.physics == "mujoco"
+        speed = np.zeros((self.num, 3 if free else 2), np.int32)
         for i in range(self.num):
             mask[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")] = True
             if free:  # free joint: x, y are the first position and velocity coordinates
                 jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}")
                 qpos[i] = model.jnt_qposadr[jid] + np.arange(2)
                 dof[i] = model.jnt_dofadr[jid] + np.arange(2)
+                speed[i] = model.jnt_dofadr[jid] + np.arange(3)
                 continue
             for j, axis in enumerate("xy"):
                 jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}_{axis}")
                 qpos[i, j] = model.jnt_qposadr[jid]
                 dof[i, j] = model.jnt_dofadr[jid]
-        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep), free)
+                speed[i, j] = model.jnt_dofadr[jid]
+        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep), free, speed)
 
     def init(self, ix: VaseIndex, key: Array, xy: Array, world: World) -> World:
         return world._replace(qpos=world.qpos.at[ix.qpos_adr].set(xy))
@@ -149,8 +153,8 @@ class Vases(Element):
     def costs(self, ix: VaseIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """Contact cost and velocity cost before binarisation (spec section 5.1)."""
         contact = params["vases_contact_cost"] * count_contacts(ctx.robot_contacts, ix.geom_mask)
-        vel = ctx.data.qvel[ix.dof_adr]  # (n, 2)
-        speed = jnp.linalg.norm(vel, axis=-1)
+        # The speed of the vase body (3-D for the free vase; the planar proxy cannot rise).
+        speed = jnp.linalg.norm(ctx.data.qvel[ix.speed_adr], axis=-1)
         moving = speed >= params["vases_velocity_threshold"]
         velocity = params["vases_velocity_cost"] * jnp.sum(jnp.where(moving, speed, 0.0))
         return {"cost_vases_contact": contact, "cost_vases_velocity": velocity}
