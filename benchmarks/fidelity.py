@@ -96,7 +96,7 @@ def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: flo
         if vase_x is not None:
             far = far.at[0].set(jnp.array([vase_x, vase_y]))
         qpos = qpos.at[env.index.elements["vases"].qpos_adr].set(far)
-    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(qpos)))
+    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel)))
     traj = []
     for action in actions:
         state = step(state, jnp.asarray(action, jnp.float32))

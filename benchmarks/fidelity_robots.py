@@ -240,21 +240,23 @@ def doggo_reference(seeds: int, steps: int = 1000) -> dict[str, float]:
 
 def doggo_safejax_episodes(env, seeds: int, steps: int = 1000) -> dict[str, np.ndarray]:
     """`seeds` random-action episodes of a Doggo environment (keys split from PRNGKey(0)),
-    vmapped; per-episode statistics."""
+    vmapped; per-episode statistics. The layout's objects stay where they were sampled (on
+    DoggoGoal1 and DoggoPush1 they compete with the floor for MJX's contact slots)."""
     touch_slice = env.obs_layout["touch"]
+    torso = env.index.robot_body
 
     def episode(key):
         state = env.reset(key)
-        start = state.data.xpos[1, :2]
+        start = state.data.xpos[torso, :2]
 
         def body(s, k):
             a = jax.random.uniform(k, (env.action_size,), minval=-1.0, maxval=1.0)
             s = env.step(s, a)
-            return s, (s.data.xpos[1, 2], s.obs[touch_slice])
+            return s, (s.data.xpos[torso, 2], s.obs[touch_slice])
 
         state, (z, touch) = jax.lax.scan(body, state, jax.random.split(key, steps))
-        travel = jnp.linalg.norm(state.data.xpos[1, :2] - start)
-        return z, travel, state.data.xmat[1, 2, 2], touch
+        travel = jnp.linalg.norm(state.data.xpos[torso, :2] - start)
+        return z, travel, state.data.xmat[torso, 2, 2], touch
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     out = jax.jit(jax.vmap(episode))(keys)

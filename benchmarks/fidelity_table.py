@@ -17,8 +17,10 @@ A check is a function registered with `@check(name)`; it returns rows. Tolerance
   rel x    |safejax - reference| <= x |reference|;
   abs x    |safejax - reference| <= x;
   rel x*   for means over random episodes: x |reference|, or the 95% interval of the difference
-           of the two means (Welch), whichever is wider; for a fraction of episodes (flips),
-           `abs x*` likewise widens to the 95% interval of a difference of two proportions.
+           of the two means (Welch's t), whichever is wider; for a fraction of episodes (flips),
+           `abs x*` likewise widens to the 95% interval of a difference of two proportions
+           (pooled normal approximation). The Doggo's reference is the robot alone; DoggoGoal1
+           and DoggoPush1 keep their sampled objects.
 """
 
 from __future__ import annotations
@@ -202,9 +204,16 @@ def car_drives(envs: Envs, small: bool) -> list[Row]:
 
 
 def _mean_row(check_name, stat, ref, ours, tol) -> Row:
+    """Welch: the difference of two means, its 95% half-width from Student's t with the
+    Welch-Satterthwaite degrees of freedom."""
+    from scipy import stats
+
     ref, ours = np.asarray(ref, np.float64), np.asarray(ours, np.float64)
-    se = math.sqrt(ref.var(ddof=1) / len(ref) + ours.var(ddof=1) / len(ours))
-    return Row(check_name, stat, float(ref.mean()), float(ours.mean()), "rel", tol, 1.96 * se)
+    a, b = ref.var(ddof=1) / len(ref), ours.var(ddof=1) / len(ours)
+    se = math.sqrt(a + b)
+    df = (a + b) ** 2 / (a**2 / (len(ref) - 1) + b**2 / (len(ours) - 1)) if se > 0 else 1.0
+    half = float(stats.t.ppf(0.975, df)) * se
+    return Row(check_name, stat, float(ref.mean()), float(ours.mean()), "rel", tol, half)
 
 
 def _fraction_row(check_name, stat, ref, ours, tol) -> Row:

@@ -34,7 +34,8 @@ def default_elements() -> tuple[Element, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
-    """Every key of an environment, with Safety Gym's engine defaults (spec section 2)."""
+    """Every key of an environment, with Safety Gym's engine defaults (spec section 2), except
+    the suite's shared lidar settings and goal lidar (docs/TASKS.md)."""
 
     robot: str = "point"
     task: str = "goal"

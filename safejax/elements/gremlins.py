@@ -3,13 +3,15 @@
 As in Safety Gym (spec sections 6.4 and 6.6), each gremlin is a light free box (density 0.001,
 half-size 0.1, random yaw) welded (solref 0.02 1.5) to a mocap body, and the mocap body is moved
 before every physics substep to (cx + travel sin t, cy + travel cos t, 2 size), t the simulation
-time, the same phase for every gremlin (clockwise, 1 rad per simulated second). The box starts at
-its sampled centre and the weld pulls it onto its path during the first substeps, as in the
-original. The soft weld lets the robot push a gremlin and stay against it while the gremlin
-drags it along: a kinematic box on the exact path instead knocks the robot away and registered
-a fraction of the original's contacts (docs/FIDELITY.md, "Gremlins"). That is the model on the
-MuJoCo backend; on MJX, where a weld costs six constraint rows and six degrees of freedom per
-gremlin, the box is planar and `tether` applies the weld's response as a force.
+time, the same phase for every gremlin (clockwise, 1 rad per simulated second). The box starts
+at its sampled centre and the weld pulls it onto its path during the first substeps, as in the
+original, except that it starts at the height the weld holds it (2 size) where the original
+starts it at `size` and lets the weld lift it (the paths agree in x, y and yaw; the height
+within about 20 steps). The soft weld lets the robot push a gremlin and stay against it while
+the gremlin drags it along: a kinematic box on the exact path instead knocks the robot away and
+registered a fraction of the original's contacts (docs/FIDELITY.md, "Gremlins"). That is the
+model on the MuJoCo backend; on MJX, where a weld costs six constraint rows and six degrees of
+freedom per gremlin, the box is planar and `tether` applies the weld's response as a force.
 Cost: gremlins_contact_cost x the number of robot-gremlin contact points (spec section 5.1); the
 `gremlins_dist_*` keys were never used. `State.objects["gremlins"]` holds the centres of their
 circles, which goal re-sampling keeps clear (spec 7.3).
