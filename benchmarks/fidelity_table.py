@@ -496,16 +496,22 @@ def pillar_costs(envs: Envs, small: bool) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------- table
+def validate(names: list[str] | None) -> list[str]:
+    """The checks to run (all when None); unknown names are a ValueError listing the valid."""
+    names = list(CHECKS) if names is None else names
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check(s) {unknown}; valid: {sorted(CHECKS)}")
+    return names
+
+
 def run(
     names: list[str] | None = None,
     small: bool = False,
     envs: Envs | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    names = list(CHECKS) if names is None else names
-    unknown = [n for n in names if n not in CHECKS]
-    if unknown:
-        raise ValueError(f"unknown fidelity check(s) {unknown}; valid: {sorted(CHECKS)}")
+    names = validate(names)
     envs = envs or compiled_envs()
     rows = []
     for name in names:
