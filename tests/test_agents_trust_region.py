@@ -196,9 +196,11 @@ def test_cpo_just_outside_constraint_feasible_recovery(cpo_rule):
 
 
 def test_constraint_offset_rules(env):
-    ssa = cpo.constraint_from_config(cpo.default_config(cost_limit=25.0, cpo_offset="ssa"), env)
+    ssa = cpo.constraint_from_config(
+        cpo.default_config(cost_limit=25.0, cpo_offset="ssa", cpo_margin=0.0), env
+    )
     omni = cpo.constraint_from_config(
-        cpo.default_config(cost_limit=25.0, cpo_offset="omnisafe"), env
+        cpo.default_config(cost_limit=25.0, cpo_offset="omnisafe", cpo_margin=0.0), env
     )
     # J_c 35 against the limit 25 over 20-step episodes: c = 10 / 20 (SSA), 10 (OmniSafe).
     assert env.num_steps == 20
@@ -210,6 +212,13 @@ def test_constraint_offset_rules(env):
     np.testing.assert_allclose(omni.policy_input(state), 10.0, rtol=1e-6)
     assert list(omni.metrics(state)) == ["cpo_c"]
     np.testing.assert_allclose(omni.metrics(state)["cpo_c"], 10.0, rtol=1e-6)
+    # A margin of 0.2 aims at 20 instead of 25: J_c 35 gives c = 15 (OmniSafe), 15 / 20 (SSA).
+    for name, rule, expected in (("omnisafe", omni, 15.0), ("ssa", ssa, 0.75)):
+        margin = cpo.constraint_from_config(
+            cpo.default_config(cost_limit=25.0, cpo_offset=name, cpo_margin=0.2), env
+        )
+        np.testing.assert_allclose(margin.offset(state), expected, rtol=1e-6)
+        assert margin.cost_limit == rule.cost_limit == 25.0
     with pytest.raises(ValueError, match="num_steps"):
         cpo.constraint_from_config(cpo.default_config(cpo_offset="ssa"), object())
     with pytest.raises(ValueError, match="episode_length"):
@@ -220,6 +229,8 @@ def test_constraint_offset_rules(env):
     ("module", "key", "value", "match"),
     [
         (cpo, "cpo_offset", "exact", "cpo_offset"),
+        (cpo, "cpo_margin", 1.0, "cpo_margin"),
+        (cpo, "cpo_margin", -0.1, "cpo_margin"),
         (trpo, "target_kl", 0.0, "target_kl"),
         (trpo, "cg_iters", 0, "cg_iters"),
         (trpo_lag, "backtrack_coeff", 1.0, "backtrack_coeff"),
@@ -236,8 +247,10 @@ def test_defaults_match_the_reference_and_the_ppo_family():
     cfg = cpo.default_config()
     assert (cfg.target_kl, cfg.cg_iters, cfg.cg_damping) == (0.01, 10, 0.1)
     assert (cfg.backtrack_coeff, cfg.backtrack_iters) == (0.8, 10)
-    # The offset that holds the cost limit (docs/results/README.md); "ssa" stays an option.
+    # OmniSafe's offset with a margin below the limit (docs/results/README.md); "ssa" and a margin
+    # of 0 (the reference code's constraint) stay options.
     assert (cfg.vf_lr, cfg.cost_adv_scale, cfg.cpo_offset) == (1e-3, False, "omnisafe")
+    assert 0.0 < cfg.cpo_margin < 1.0
     lag = trpo_lag.default_config()
     assert (lag.lagrangian, lag.lambda_init, lag.lambda_lr) == ("softplus", 1.0, 0.05)
     # Keys shared with the PPO family keep its values, so the families compare on equal terms.
