@@ -529,7 +529,8 @@ def execute(
     steps_per_update = cfg.batch_size * n
     label = f"{plan.algo} {plan.env}"
     episode = getattr(env, "num_steps", 0)
-    if cfg.rollout_len < episode:
+    if cfg.rollout_len < episode and not cfg.stagger_starts:
+        # (With staggered clocks some worlds finish an episode in every update.)
         say(
             f"note: rollout_len {cfg.rollout_len} < episode length {episode}: time-limited "
             f"episodes end about every {math.ceil(episode / cfg.rollout_len)} updates and J_r / "
