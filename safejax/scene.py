@@ -5,7 +5,9 @@ One scene holds the robot, the task's physics objects (the push box) and every e
 all: they live in `State` and are handled analytically. Collision filtering keeps MJX's candidate
 contact set small:
 
-  robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision)
+  robot geoms:   contype=ROBOT, conaffinity=0          (touch objects; no self-collision on
+                 MJX; the MuJoCo backend adds SELF to both, so that the robot's own geoms touch
+                 as the spec's do, less MuJoCo's parent-child exclusion)
   robot feet:    contype=ROBOT|FLOOR (class robot_floor), or FLOOR only (robot_floor_only)
   robot visuals: contype=0, conaffinity=0 (class robot_visual: mass and looks, no contacts)
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
@@ -42,6 +44,7 @@ BOX_BIT = 8
 OBJECT_BIT = 16
 NOSE_BIT = 32
 PROXY_BIT = 64
+SELF_BIT = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +70,13 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     native = config.physics == "mujoco"
     nose = ROBOT_BIT if native else NOSE_BIT
     proxy = 0 if native else PROXY_BIT
+    own = SELF_BIT if native else 0
     dim = config.contact_dim
     classes = "\n    ".join(
         _geom_class(name, contype, conaffinity, None if name == "robot_visual" else dim)
         for name, contype, conaffinity in (
-            ("robot", ROBOT_BIT, 0),
-            ("robot_floor", ROBOT_BIT | FLOOR_BIT, 0),
+            ("robot", ROBOT_BIT | own, own),
+            ("robot_floor", ROBOT_BIT | FLOOR_BIT | own, own),
             ("robot_floor_only", FLOOR_BIT, 0),
             ("robot_nose", nose, 0),
             ("robot_nose_proxy", proxy, 0),
@@ -97,7 +101,7 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
     <geom name="floor" type="plane" size="{config.floor_size} {config.floor_size} .1"
           rgba="1 1 1 1" contype="{floor_type}" conaffinity="{floor_aff}"
           condim="{config.contact_dim}"/>
-    {robot.body_xml}
+    {robot.body_for(config.physics)}
     {objects}
   </worldbody>
   {top}

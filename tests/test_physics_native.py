@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import safejax
+from benchmarks.fidelity_robots import REFERENCE_CAR, REFERENCE_DOGGO
 from benchmarks.regression import seek_action
 from safejax import physics
 from safejax.registry import registered_names
@@ -73,8 +74,8 @@ def test_jit_vmap_equals_a_plain_mj_step_loop(envs, name):
         mujoco.mj_getState(m, d, expect, mujoco.mjtState.mjSTATE_INTEGRATION)
         np.testing.assert_array_equal(rows[i], expect)
         np.testing.assert_array_equal(
-            np.asarray(state.data.sensordata[i]), d.sensordata[: env.physics.nsensordata]
-            .astype(np.float32)
+            np.asarray(state.data.sensordata[i]),
+            d.sensordata[: env.physics.nsensordata].astype(np.float32),
         )
 
 
@@ -137,6 +138,31 @@ def test_deterministic_and_costs_register(envs):
     assert totals["cost_vases_contact"] > 0 and totals["cost_vases_velocity"] > 0, totals
 
 
+@pytest.mark.parametrize(
+    ("name", "reference", "steps", "substeps"),
+    [("CarGoal0", REFERENCE_CAR, 250, 10), ("DoggoGoal0", REFERENCE_DOGGO, 300, 2)],
+)
+def test_the_robot_is_the_spec_model(name, reference, steps, substeps):
+    """The backend builds the spec's robot (cylinder wheels and torso, every geom colliding, the
+    robot's geoms touching each other), not MJX's proxies: its scene and the plain-MuJoCo model
+    written from the spec, started in the same state and driven by the same random controls, step
+    to the same state bit for bit."""
+    env = safejax.make(name, **NATIVE)
+    models = [env.mj_model, mujoco.MjModel.from_xml_string(reference)]
+    assert models[0].nq == models[1].nq and models[0].nu == models[1].nu
+    controls = np.random.default_rng(0).uniform(-1, 1, (steps, models[0].nu))
+    final = []
+    for model in models:
+        data = mujoco.MjData(model)
+        for u in controls:
+            data.ctrl[:] = u
+            for _ in range(substeps):
+                mujoco.mj_step(model, data)
+        final.append(np.concatenate([data.qpos, data.qvel]))
+    assert np.isfinite(final[0]).all() and np.abs(final[0][:2]).max() > 0.05  # it moved
+    np.testing.assert_array_equal(final[0], final[1])
+
+
 def test_robot_contacts_match_mjx_on_one_state():
     """A Point pressed against a pillar: both backends count robot contacts with that pillar's
     geom and no other (MJX counts penetrating contacts; MuJoCo every contact it keeps)."""
@@ -186,8 +212,14 @@ def test_a_few_training_updates_run(tmp_path):
         "PointGoal1",
         "ppo_lag",
         steps=2 * 8 * 8,
-        overrides={"num_envs": 8, "rollout_len": 8, "hidden_sizes": [8, 8], "pi_iters": 2,
-                   "vf_iters": 2, "vf_minibatches": 2},  # fmt: skip
+        overrides={
+            "num_envs": 8,
+            "rollout_len": 8,
+            "hidden_sizes": [8, 8],
+            "pi_iters": 2,
+            "vf_iters": 2,
+            "vf_minibatches": 2,
+        },  # fmt: skip
         env_overrides=NATIVE,
         out_dir=tmp_path / "run",
         eval_episodes=0,

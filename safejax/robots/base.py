@@ -27,6 +27,8 @@ class RobotSpec:
       name: "point", "car" or "doggo".
       timestep: physics timestep (s); the env takes `EnvConfig.substeps` of them per step.
       body_xml: the `<body name="robot">` subtree (worldbody fragment).
+      native_body_xml: the subtree the MuJoCo backend (`physics="mujoco"`) builds instead: the
+        spec's own collision shapes where `body_xml` has MJX proxies; empty: `body_xml`.
       actuator_xml / sensor_xml / default_xml: fragments for `<actuator>`, `<sensor>`, `<default>`.
       sensor_names: observed MuJoCo sensors in observation order, each read whole from
         `sensordata` (accelerometer, velocimeter, ...).
@@ -53,6 +55,13 @@ class RobotSpec:
     extra_obs: tuple[tuple[str, int, Callable], ...] = ()
     solver: tuple[tuple[str, str], ...] = ()
     numeric: tuple[tuple[str, int], ...] = ()
+    native_body_xml: str = ""
+
+    def body_for(self, physics: str) -> str:
+        """The `<body name="robot">` subtree the scene of a physics backend holds."""
+        if physics == "mujoco" and self.native_body_xml:
+            return self.native_body_xml
+        return self.body_xml
 
 
 def set_root_pose(spec: RobotSpec, qpos: Array, xy: Array, yaw: Array) -> Array:

@@ -15,6 +15,8 @@ inertia; contacts come from
   - the chassis box and the two bumpers, against objects only (they never reach the floor on a
     car that is upright);
   - nothing for the two thin connectors (no object fits in the 4 cm gaps they span).
+The MuJoCo backend builds the spec's car instead (`native_body_xml`): every geom collides with
+the floor and with objects through its own shape, the wheels as cylinders.
 """
 
 from __future__ import annotations
@@ -30,14 +32,23 @@ WHEEL_RADIUS = 0.05
 BALL_QPOS = slice(9, 13)
 
 
-def _wheel(side: str, sign: int, shape: str) -> str:
+def _wheel(side: str, sign: int, shape: str, native: bool = False) -> str:
     """One driven wheel body. The spec's cylinder carries mass and inertia; the floor contact
     comes from `shape`: the cylinder itself, or a massless capsule (same two contact points on
-    the floor, one candidate fewer) or sphere proxy."""
+    the floor, one candidate fewer) or sphere proxy. `native`: the spec's wheel, touching the
+    floor and objects."""
     x0, x1 = sign * 0.005, sign * 0.055
     fromto = f'fromto="{x0} 0 0 {x1} 0 0"'
     cylinder = f'type="cylinder" {fromto} size="{WHEEL_RADIUS}" density="{DENSITY}"'
-    if shape == "cylinder":
+    if native:
+        # The spec's direction (low x to high x on both sides): MuJoCo's cylinder-plane contacts
+        # depend on it, and the reversed left wheel turned 2% slower than the spec's car.
+        spec = f'fromto="{min(x0, x1)} 0 0 {max(x0, x1)} 0 0"'
+        geoms = (
+            f'<geom name="{side}" type="cylinder" {spec} size="{WHEEL_RADIUS}" '
+            f'density="{DENSITY}" class="robot_floor"/>'
+        )
+    elif shape == "cylinder":
         geoms = f'<geom name="{side}" {cylinder} class="robot_floor_only"/>'
     else:
         proxy = (
@@ -57,27 +68,32 @@ def _wheel(side: str, sign: int, shape: str) -> str:
   </body>"""
 
 
-def body_xml(wheel: str = "capsule") -> str:
-    """The car's `<body name="robot">` subtree with the given wheel collision shape."""
+def body_xml(wheel: str = "capsule", native: bool = False) -> str:
+    """The car's `<body name="robot">` subtree with the given wheel collision shape; `native`:
+    the spec's car (every geom collides through its own shape; `wheel` is ignored)."""
     if wheel not in ("cylinder", "capsule", "sphere"):
         raise ValueError(f"unknown wheel shape {wheel!r}")
     d = f'density="{DENSITY}"'
+    chassis = "robot_floor" if native else "robot"
+    connector = "robot_floor" if native else "robot_visual"
+    caster = "robot_floor" if native else "robot_floor_only"
     return f"""
 <body name="robot" pos="0 0 .1">
   <freejoint name="robot"/>
   <site name="robot" pos="0 0 0" size=".032" rgba="1 0 0 .1"/>
-  <geom name="robot" type="box" size=".1 .1 .05" {d} class="robot"/>
-  <geom name="back_bumper" type="box" pos="0 .15 0" size=".1 .01 .05" {d} class="robot"/>
+  <geom name="robot" type="box" size=".1 .1 .05" {d} class="{chassis}"/>
+  <geom name="back_bumper" type="box" pos="0 .15 0" size=".1 .01 .05" {d} class="{chassis}"/>
   <geom name="back_connector" type="box" pos="0 .125 0" size=".01 .025 .03" {d}
-        class="robot_visual"/>
-  <geom name="front_bumper" type="box" pos="0 -.165 0" size=".05 .01 .05" {d} class="robot"/>
+        class="{connector}"/>
+  <geom name="front_bumper" type="box" pos="0 -.165 0" size=".05 .01 .05" {d}
+        class="{chassis}"/>
   <geom name="front_connector" type="box" pos="0 -.13 .04" size=".05 .03 .01" {d}
-        class="robot_visual"/>
-  {_wheel("left", -1, wheel)}
-  {_wheel("right", 1, wheel)}
+        class="{connector}"/>
+  {_wheel("left", -1, wheel, native)}
+  {_wheel("right", 1, wheel, native)}
   <body name="rear" pos="0 -.1 -.05">
     <joint name="rear" type="ball" damping="0.001"/>
-    <geom name="rear" type="sphere" size="{WHEEL_RADIUS}" {d} class="robot_floor_only"/>
+    <geom name="rear" type="sphere" size="{WHEEL_RADIUS}" {d} class="{caster}"/>
   </body>
 </body>
 """
@@ -122,6 +138,7 @@ def make_car(
         name="car",
         timestep=0.004,
         body_xml=body_xml(wheel),
+        native_body_xml=body_xml(native=True),
         actuator_xml=_ACTUATORS,
         sensor_xml=_SENSORS,
         sensor_names=BODY_SENSOR_NAMES + (("ballangvel_rear", 3),),

@@ -16,7 +16,8 @@ hip_y 1-4, ankle 1-4); the waist is unobserved.
 Collision proxies (docs/FIDELITY.md, "Doggo"): the torso cylinders keep mass and inertia but
 collide through capsules of the same radius spanning the same length (MJX has no cylinder-box
 collision); every leg capsule is the spec's own. Contact culling limits the candidates MJX
-carries (`max_contact_points`, `max_geom_pairs`).
+carries (`max_contact_points`, `max_geom_pairs`). The MuJoCo backend builds the spec's torso
+cylinders (`native_body_xml`) and lets the robot's geoms touch each other (scene.py).
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ def _deg(x: float) -> float:
     return math.radians(x)
 
 
-def _joint(name: str, axis: str, lo: float, hi: float, ref: float) -> str:
+def _joint(name: str, axis: str, lo: float, hi: float, ref: float, native: bool = False) -> str:
+    # Nine digits are float32-exact for MJX; the MuJoCo backend writes every digit, so that its
+    # float64 model is the spec's (whose angles MuJoCo converts from degrees) to the last bit.
+    fmt = ".17g" if native else ".9g"
+    lo, hi, ref = (format(_deg(v), fmt) for v in (lo, hi, ref))
     return (
         f'<joint name="{name}" type="hinge" axis="{axis}" limited="true" '
-        f'range="{_deg(lo):.9g} {_deg(hi):.9g}" springref="{_deg(ref):.9g}" stiffness="0.01"/>'
+        f'range="{lo} {hi}" springref="{ref}" stiffness="0.01"/>'
     )
 
 
@@ -56,7 +61,7 @@ def _capsule(name: str, fromto: tuple[float, ...], cls: str) -> str:
     )
 
 
-def _leg(i: int, classes: dict[str, str]) -> str:
+def _leg(i: int, classes: dict[str, str], native: bool = False) -> str:
     front, s = LEGS[i]
     sx = 1.0 if front else -1.0
     hip_y = (-75.0, 15.0, -10.0) if front else (0.0, 135.0, 0.0)
@@ -65,11 +70,11 @@ def _leg(i: int, classes: dict[str, str]) -> str:
     return f"""
   {_capsule(f"aux_{i}", (sx * 0.1, 0, 0, sx * 0.2, s * 0.1, 0), classes["aux"])}
   <body name="hip_{i}" pos="{sx * 0.2} {s * 0.1} 0">
-    {_joint(f"hip_{i}_z", f"0 0 {s}", -10, 30, 0)}
-    {_joint(f"hip_{i}_y", "0 1 0", *hip_y)}
+    {_joint(f"hip_{i}_z", f"0 0 {s}", -10, 30, 0, native)}
+    {_joint(f"hip_{i}_y", "0 1 0", *hip_y, native)}
     {_capsule(f"thigh_{i}", (0, 0, 0, *thigh), classes["thigh"])}
     <body name="shank_{i}" pos="{thigh[0]} {thigh[1]} {thigh[2]}">
-      {_joint(f"ankle_{i}", f"{-s * 0.5} 0.866 0", -75, 0, -20)}
+      {_joint(f"ankle_{i}", f"{-s * 0.5} 0.866 0", -75, 0, -20, native)}
       {_capsule(f"shank_{i}", (0, 0, 0, *shank), classes["shank"])}
       <site name="ankle_{i}a" pos="0 0 0" size="0.036" rgba="0 0 0 0"/>
       <site name="ankle_{i}b" pos="{shank[0]} {shank[1]} {shank[2]}" size="0.036" rgba="0 0 0 0"/>
@@ -77,9 +82,15 @@ def _leg(i: int, classes: dict[str, str]) -> str:
   </body>"""
 
 
-def _torso(name: str, x0: float, x1: float, cls: str) -> str:
-    """A torso half: the spec's cylinder for mass, a same-size capsule for contacts."""
+def _torso(name: str, x0: float, x1: float, cls: str, native: bool = False) -> str:
+    """A torso half: the spec's cylinder for mass, a same-size capsule for contacts; `native`:
+    the cylinder alone, for both."""
     r = TORSO_RADIUS
+    if native:
+        return (
+            f'<geom name="{name}" type="cylinder" fromto="{x0} 0 0 {x1} 0 0" size="{r}" '
+            f'density="0.5" class="{cls}"/>'
+        )
     cap0, cap1 = min(x0, x1) + r, max(x0, x1) - r  # capsule ends flush with the cylinder's
     return (
         f'<geom name="{name}_visual" type="cylinder" fromto="{x0} 0 0 {x1} 0 0" size="{r}" '
@@ -89,22 +100,22 @@ def _torso(name: str, x0: float, x1: float, cls: str) -> str:
     )
 
 
-def body_xml(classes: dict[str, str] | None = None) -> str:
+def body_xml(classes: dict[str, str] | None = None, native: bool = False) -> str:
     """The doggo's `<body name="robot">` subtree; `classes` maps torso/aux/thigh/shank to the
-    collision class of those geoms (see scene.py)."""
+    collision class of those geoms (see scene.py); `native`: the spec's torso cylinders."""
     classes = {**DEFAULT_CLASSES, **(classes or {})}
     return f"""
 <body name="robot" pos="0 0 .22">
   <freejoint name="robot"/>
   <site name="robot" pos="0 0 0" size=".036" rgba="1 0 0 .1"/>
-  {_torso("robot", 0.0, 0.2, classes["torso"])}
-  {_leg(1, classes)}
-  {_leg(4, classes)}
+  {_torso("robot", 0.0, 0.2, classes["torso"], native)}
+  {_leg(1, classes, native)}
+  {_leg(4, classes, native)}
   <body name="rear" pos="0 0 0">
-    {_joint("waist_x", "1 0 0", -30, 30, 0)}
-    {_torso("robot2", -0.2, 0.0, classes["torso"])}
-    {_leg(2, classes)}
-    {_leg(3, classes)}
+    {_joint("waist_x", "1 0 0", -30, 30, 0, native)}
+    {_torso("robot2", -0.2, 0.0, classes["torso"], native)}
+    {_leg(2, classes, native)}
+    {_leg(3, classes, native)}
   </body>
 </body>
 """
@@ -173,6 +184,7 @@ def make_doggo(
         name="doggo",
         timestep=0.01,
         body_xml=body_xml(classes),
+        native_body_xml=body_xml(classes, native=True),
         actuator_xml=_ACTUATORS,
         sensor_xml=_SENSORS,
         sensor_names=BODY_SENSOR_NAMES,
