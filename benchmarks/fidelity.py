@@ -27,6 +27,7 @@ import numpy as np
 
 import safejax
 from benchmarks.sps import parse_overrides
+from safejax import scenario
 
 REFERENCE_POINT = """
 <mujoco>
@@ -83,20 +84,15 @@ def reference_rollout(actions, vase_x: float | None = None, vase_y: float = 0.0)
 
 
 def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: float = 0.0):
-    state = env.reset(jax.random.PRNGKey(0))
-    qpos = state.data.qpos.at[0:3].set(0.0)
+    """The Point at the origin, heading +x, at rest; the first vase (if `vase_x`) at
+    (`vase_x`, `vase_y`) and every other object out of the way (`safejax.scenario.place`)."""
+    groups = {}
     if env.config.vases_num:
-        far = jnp.stack(
-            [
-                jnp.full(env.config.vases_num, 50.0),
-                jnp.arange(env.config.vases_num, dtype=jnp.float32),
-            ],
-            axis=1,
-        )
+        vases = scenario.far(env.config.vases_num)
         if vase_x is not None:
-            far = far.at[0].set(jnp.array([vase_x, vase_y]))
-        qpos = qpos.at[env.index.elements["vases"].qpos_adr].set(far)
-    state = state.replace(data=state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel)))
+            vases[0] = (vase_x, vase_y)
+        groups["vases"] = vases
+    state = scenario.place(env, env.reset(jax.random.PRNGKey(0)), (0.0, 0.0), 0.0, **groups)
     traj = []
     for action in actions:
         state = step(state, jnp.asarray(action, jnp.float32))

@@ -169,35 +169,61 @@ def point_drives(envs: Envs, small: bool) -> list[Row]:
     return rows
 
 
+# The vase is a light box (8e-6 kg) knocked about by a robot 650 times heavier: where a push ends
+# depends chaotically on the start (in plain MuJoCo, moving the vase by 1e-9 m changes how far it
+# travels in all by 9%), so each side's figure is the mean over these starting offsets along x.
+VASE_OFFSETS = tuple(k * 1e-3 for k in range(8))
+
+
 @check("vase")
 def vase_pushes(envs: Envs, small: bool) -> list[Row]:
-    """Vase: pushed head-on (1 s) then released (1 s back); grazed 0.15 m off the path (m)"""
+    """Vase: pushed head-on (1 s) then released (1 s back); grazed 0.15 m off the path (m); each
+    figure the mean over 8 starts 0-7 mm apart along the push"""
     env, _, step = envs("PointGoal1")
     push, back, rest = [[1.0, 0.0]] * 50, [[-1.0, 0.0]] * 50, [[0.0, 0.0]] * 50
-    ref = fidelity.reference_rollout(push + back, vase_x=0.35)
-    ours = fidelity.safejax_rollout(env, step, push + back, vase_x=0.35)
 
-    def travel(traj, k):
-        return float(np.linalg.norm(np.asarray(traj[k][1]) - np.array([0.35, 0.0])))
+    def runs(actions, y):
+        pairs = []
+        for dx in VASE_OFFSETS:
+            x = 0.35 + dx
+            ref = fidelity.reference_rollout(actions, vase_x=x, vase_y=y)
+            ours = fidelity.safejax_rollout(env, step, actions, vase_x=x, vase_y=y)
+            start = np.array([x, y])
+            pairs.append(
+                [[np.asarray(t[1]) - start for t in traj] for traj in (ref, ours)]
+            )  # (side, step) displacement
+        return pairs
 
+    def mean(pairs, side, fn):
+        return float(np.mean([fn(p[side]) for p in pairs]))
+
+    head = runs(push + back, 0.0)
     rows = [
         Row(
             "vase",
-            "head-on: vase travel after the push",
-            travel(ref, 49),
-            travel(ours, 49),
+            f"head-on: vase travel after the push{label}",
+            mean(head, 0, fn),
+            mean(head, 1, fn),
             "rel",
             0.05,
-        ),
-        Row("vase", "head-on: vase travel in all", travel(ref, -1), travel(ours, -1), "rel", 0.05),
+        )
+        for label, fn in (
+            ("", lambda d: np.linalg.norm(d[49])),
+            (" and the release", lambda d: np.linalg.norm(d[-1])),
+        )
     ]
-    ref_g = fidelity.reference_rollout(push + rest, vase_x=0.35, vase_y=0.15)
-    ours_g = fidelity.safejax_rollout(env, step, push + rest, vase_x=0.35, vase_y=0.15)
-    start = np.array([0.35, 0.15])
+    grazed = runs(push + rest, 0.15)
     for axis, label in ((0, "along"), (1, "across")):
-        r = float(np.asarray(ref_g[-1][1])[axis] - start[axis])
-        s = float(np.asarray(ours_g[-1][1])[axis] - start[axis])
-        rows.append(Row("vase", f"grazed: vase moved {label} the path", r, s, "abs", 0.1))
+        rows.append(
+            Row(
+                "vase",
+                f"grazed: vase moved {label} the path",
+                mean(grazed, 0, lambda d, a=axis: d[-1][a]),
+                mean(grazed, 1, lambda d, a=axis: d[-1][a]),
+                "abs",
+                0.1,
+            )
+        )
     return rows
 
 

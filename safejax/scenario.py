@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from safejax.elements import box as push_box
+
 FAR = 10.0  # out of everyone's way
 
 
@@ -21,12 +23,12 @@ def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
     """The planar robot (Point) at rest at `robot_xy`, heading `yaw`; optionally the push box
     (`box_xy`) and any element group moved to the given (n, 2) positions: mocap groups (pillars,
     buttons) directly, gremlins by the centres of their circles (their boxes start there), vases
-    by their slide joints, hazards (analytic) in `State.objects`."""
+    by their position coordinates (axis-aligned), hazards (analytic) in `State.objects`."""
     if env.robot.root != "planar":
         raise ValueError(f"place: the robot must be planar (Point), got {env.robot.name!r}")
     qpos = state.data.qpos.at[0:3].set(jnp.array([robot_xy[0], robot_xy[1], yaw]))
     if box_xy is not None:
-        qpos = qpos.at[env.index.task.qpos_adr].set(jnp.array([box_xy[0], box_xy[1], 0.0]))
+        qpos = push_box.set_pose(qpos, env.index.task, jnp.asarray(box_xy, jnp.float32), 0.0)
     mocap = state.data.mocap_pos
     objects = dict(state.objects)
     if "hazards" in objects and "hazards" not in groups:
@@ -44,6 +46,8 @@ def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
             qpos = qpos.at[ix.qpos[:, :2]].set(xy)
         elif group == "vases":
             qpos = qpos.at[ix.qpos_adr[:, :2]].set(xy)
+            if ix.free:  # the spec's free vases: axis-aligned, as the planar proxy always is
+                qpos = qpos.at[ix.quat_adr].set(jnp.array([1.0, 0.0, 0.0, 0.0]))
         elif hasattr(ix, "mocap"):
             mocap = mocap.at[ix.mocap, :2].set(xy)
     data = state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel), mocap_pos=mocap)

@@ -12,7 +12,8 @@ contact set small:
   robot visuals: contype=0, conaffinity=0 (class robot_visual: mass and looks, no contacts)
   objects:       contype=0,     conaffinity=ROBOT      (touched only by the robot)
   push box:      its geoms are objects; a massless hull: contype=BOX, conaffinity=0
-  pillars:       contype=0,     conaffinity=ROBOT|BOX  (touched by the robot and the box hull)
+  pillars:       contype=0,     conaffinity=ROBOT|BOX  (touched by the robot and the box hull;
+                 MuJoCo backend: also OBJECT, touched by the spec's free box and vases)
   free objects:  contype=OBJECT, conaffinity=ROBOT|OBJECT (MuJoCo backend: the spec's free vases,
                  on a floor of contype OBJECT)
   floor:         conaffinity=FLOOR only for robots that stand on it (Car, Doggo), so that only
@@ -83,7 +84,7 @@ def build_xml(config: EnvConfig, robot: RobotSpec, task_xml: str = "") -> str:
             ("robot_visual", 0, 0),
             ("object", 0, ROBOT_BIT | PROXY_BIT),
             ("button", 0, ROBOT_BIT | NOSE_BIT),
-            ("pillar", 0, ROBOT_BIT | BOX_BIT | PROXY_BIT),
+            ("pillar", 0, ROBOT_BIT | BOX_BIT | PROXY_BIT | (OBJECT_BIT if native else 0)),
             ("free_object", OBJECT_BIT, ROBOT_BIT | OBJECT_BIT | PROXY_BIT),
             ("box", BOX_BIT, 0),
         )

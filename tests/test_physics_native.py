@@ -163,6 +163,32 @@ def test_the_robot_is_the_spec_model(name, reference, steps, substeps):
     np.testing.assert_array_equal(final[0], final[1])
 
 
+def test_free_vases_and_the_push_box_get_random_yaws(envs):
+    """The spec draws every vase's and the push box's yaw uniformly (spec 7); the backend's free
+    bodies get them from the layout key, at the sampled positions, resting upright."""
+    for name in ("PointGoal2", "PointPush1"):
+        env, reset, _ = envs(name, **NATIVE)
+        yaws = []
+        for seed in range(4):
+            state = reset(jax.random.key(seed))
+            qpos = np.asarray(state.data.qpos)
+            if name == "PointGoal2":
+                ix = env.index.elements["vases"]
+                quats, z_adr = qpos[ix.quat_adr], ix.qpos_adr[:, 0] + 2
+            else:
+                ix = env.index.task
+                quats, z_adr = qpos[ix.quat_adr][None], ix.qpos_adr[:1] + 2
+            # Each body at its rest height, as built.
+            np.testing.assert_allclose(qpos[z_adr], env.mj_model.qpos0[z_adr], atol=1e-6)
+            # Unit quaternions about z: (cos(yaw / 2), 0, 0, sin(yaw / 2)).
+            np.testing.assert_allclose(np.linalg.norm(quats, axis=-1), 1.0, atol=1e-6)
+            np.testing.assert_array_equal(quats[:, 1:3], 0.0)
+            yaws.extend(2 * np.arctan2(quats[:, 3], quats[:, 0]))
+        yaws = np.mod(yaws, 2 * np.pi)
+        assert len(np.unique(np.round(yaws, 4))) == len(yaws), name  # no two alike
+        assert yaws.max() - yaws.min() > np.pi / 2, name  # not clustered at 0
+
+
 def test_robot_contacts_match_mjx_on_one_state():
     """A Point pressed against a pillar: both backends count robot contacts with that pillar's
     geom and no other (MJX counts penetrating contacts; MuJoCo every contact it keeps)."""

@@ -12,6 +12,10 @@ against the free box pushed by the Point robot. The five geoms collide with the 
 pillars meet a massless hull instead, one box of the full +-1.5 s footprint, so that each pillar
 adds one box-pillar pair rather than five (a pillar of radius 0.2 could reach at most 2.7 cm
 into a notch of the real shape, 1 cm into the Car's smaller box).
+
+The MuJoCo backend builds the spec's box instead (`xml(config, physics="mujoco")`): a free body
+resting on the floor, its five geoms colliding with the floor, the robot, the pillars and the
+vases, with the engine's friction and no damping.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ class BoxIndex:
     """Static addresses of the push box (all empty/-1 when the task has no box)."""
 
     body: int
-    qpos_adr: np.ndarray  # (3,) x, y, yaw
+    qpos_adr: np.ndarray  # (3,) x, y, yaw of the planar proxy; (2,) x, y of the free box
     geom_mask: np.ndarray  # (ngeom,)
+    quat_adr: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    # (4,) the free box's orientation quaternion (MuJoCo backend); empty for the planar proxy
 
 
 def mass(config: EnvConfig) -> float:
@@ -43,6 +49,18 @@ def mass(config: EnvConfig) -> float:
 
 def xml(config: EnvConfig) -> str:
     s, rho = config.box_size, config.box_density
+    if config.physics == "mujoco":
+        geoms = "".join(
+            f'\n  <geom name="box_col{i + 1}" type="box" pos="{x * s} {y * s} 0" '
+            f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="free_object"/>'
+            for i, (x, y) in enumerate(CORNERS)
+        )
+        return f"""
+<body name="box" pos="0 0 {s}">
+  <freejoint name="box"/>
+  <geom name="box" type="box" size="{s} {s} {s}" density="{rho}" rgba="1 1 0 1"
+        class="free_object"/>{geoms}
+</body>"""
     damping = config.box_damping_rate * mass(config)
     yaw_damping = config.box_yaw_damping_rate * mass(config) * s**2
     posts = "".join(
@@ -66,6 +84,15 @@ def index(model: mujoco.MjModel, present: bool) -> BoxIndex:
     if not present:
         return BoxIndex(body=-1, qpos_adr=np.zeros(0, np.int32), geom_mask=np.zeros(0, bool))
     body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "box")
+    free = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "box")
+    if free >= 0:  # the spec's free box: x, y, z, then the quaternion
+        adr = int(model.jnt_qposadr[free])
+        return BoxIndex(
+            body=body,
+            qpos_adr=adr + np.arange(2, dtype=np.int32),
+            geom_mask=model.geom_bodyid == body,
+            quat_adr=adr + 3 + np.arange(4, dtype=np.int32),
+        )
     qpos = np.array(
         [
             model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"box_{j}")]
@@ -77,7 +104,11 @@ def index(model: mujoco.MjModel, present: bool) -> BoxIndex:
 
 
 def set_pose(qpos: Array, idx: BoxIndex, xy: Array, yaw: Array) -> Array:
-    """Writes the box's planar pose into qpos."""
+    """Writes the box's planar pose into qpos (the free box: its position and a yaw quaternion;
+    its height stays the rest height of qpos0)."""
+    if idx.quat_adr.size:
+        quat = jnp.stack([jnp.cos(yaw / 2), 0.0 * yaw, 0.0 * yaw, jnp.sin(yaw / 2)])
+        return qpos.at[idx.qpos_adr].set(jnp.asarray(xy)).at[idx.quat_adr].set(quat)
     return qpos.at[idx.qpos_adr].set(jnp.array([xy[0], xy[1], yaw]))
 
 
