@@ -5,7 +5,9 @@
 (the YAML file name in `configs/`), `HYPERPARAMS` (the config fields its learner reads from the
 train state, so that runs can vmap over them), `TRAINING_INERT` (config fields that do not change
 what it trains) and `make_train(config, env) -> Learner`; optionally `RENAMED_METRICS` (a former
-metric name -> its current name, applied to metrics.csv when an older run directory resumes).
+metric name -> its current name, applied to metrics.csv when an older run directory resumes) and
+`FORMER_VALUES` (config fields added later -> the value the code had before them, filled into an
+older run directory's config when it resumes or loads).
 Add an algorithm by adding one module and one entry here.
 
 The library entry points (imported on first use):

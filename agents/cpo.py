@@ -60,6 +60,9 @@ HYPERPARAMS = {
     "cpo_margin": ("constraint", "margin"),
 }
 TRAINING_INERT: tuple[str, ...] = ()
+# Config fields added later, with the value the code before them had: a run directory written
+# then (no `cpo_margin` in its config.yaml) resumes and loads as it trained.
+FORMER_VALUES = {"cpo_margin": 0.0}
 # metrics.csv columns of runs written before CPO's values had names of their own: resuming such
 # a run renames them (agents/runfiles.py `truncate_csv`).
 RENAMED_METRICS = {"lambda": "cpo_lambda", "nu": "cpo_nu"}

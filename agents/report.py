@@ -140,13 +140,16 @@ def config_label(algo: str, config: dict[str, Any]) -> str:
     """The algorithm config fields of a run that differ from the algorithm's current defaults
     (configs/ALGO.yaml), as "key=value,..." ("" when none or the algorithm is unknown). The
     budget (total_steps), the cost limit (a column of its own), grid settings (in the member's
-    setting) and fields the current defaults lack are left out."""
+    setting) and fields the current defaults lack are left out. A field the run's config lacks
+    but the algorithm added later (`FORMER_VALUES`) counts with the value the code had then."""
     from agents import ALGORITHMS, get_algorithm
     from agents.common.config import read_yaml
 
     if algo not in ALGORITHMS:
         return ""
-    defaults = read_yaml(get_algorithm(algo).DEFAULT_CONFIG)
+    module = get_algorithm(algo)
+    defaults = read_yaml(module.DEFAULT_CONFIG)
+    config = {**getattr(module, "FORMER_VALUES", {}), **config}
     diff = {}
     for k, v in config.items():
         if k in ("total_steps", "cost_limit") or k not in defaults:

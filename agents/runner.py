@@ -309,6 +309,10 @@ def read_plan(run_dir: str | Path, steps: int | None = None) -> RunPlan:
     try:
         module = get_algorithm(saved["algo"])
         values = dict(saved["config"])
+        # Config fields added after a run was written take the value its code had then
+        # (`FORMER_VALUES`, e.g. CPO's `cpo_margin`: 0), never the current default.
+        for key, value in getattr(module, "FORMER_VALUES", {}).items():
+            values.setdefault(key, value)
         if steps is not None:
             values["total_steps"] = steps
         cfg = from_dict(module.Config, values, where=str(path))

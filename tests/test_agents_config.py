@@ -1,11 +1,13 @@
 """Algorithm configs from YAML (unknown keys are errors) and running observation statistics."""
 
 import dataclasses
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 from agents import algorithm_names, get_algorithm
 from agents.common.config import from_dict, load_config, parse_overrides, read_yaml, to_dict
@@ -75,3 +77,27 @@ def test_running_stats_match_the_whole_data():
     np.testing.assert_allclose(z.reshape(-1, 4).std(0), 1.0, rtol=1e-3)
     # Before any data normalization is the identity (up to the clip).
     np.testing.assert_allclose(normalize(RunningStats.zeros(4), x, 100.0), x, rtol=1e-6)
+
+
+def test_a_run_written_before_a_new_config_field_keeps_its_former_value(tmp_path):
+    """The published CPO cell without a margin, its config.yaml as the code of its time wrote it
+    (no `cpo_margin`): the plan takes the former value 0 (`FORMER_VALUES`), not the current
+    default, and another missing key is still an error that names it."""
+    from agents import cpo, runner
+
+    source = Path(__file__).parent.parent / "docs/results/pg1_cpo_margin0/PointGoal1/cpo"
+    text = (source / "config.yaml").read_text()
+    saved = yaml.safe_load(text)
+    del saved["config"]["cpo_margin"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    plan = runner.read_plan(tmp_path)
+    assert plan.config.cpo_margin == 0.0 != cpo.default_config().cpo_margin
+    del saved["config"]["cg_iters"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(runner.UsageError, match="missing key.*cg_iters"):
+        runner.read_plan(tmp_path)
+    # The report labels such a run by that value too, so it is never pooled with margin runs.
+    from agents.report import config_label
+
+    assert config_label("cpo", {"cpo_offset": "omnisafe"}) == "cpo_margin=0.0"
+    assert config_label("cpo", {"cpo_offset": "omnisafe", "cpo_margin": 0.15}) == ""
