@@ -116,14 +116,17 @@ def test_multiplier_semantics_per_strategy():
 
 
 def test_constraint_offset_semantics():
-    """CPO's offset (default: undivided, c = J_c - 25) is logged as cpo_c, of either sign, and
-    its dual variables under cpo_ names; no multiplier."""
+    """CPO's offset (default: undivided, c = J_c - (1 - margin) * 25) is logged as cpo_c, of
+    either sign, and its dual variables under cpo_ names; no multiplier."""
     for algo in _with_strategy(ConstraintOffset):
-        m = _trained(algo)[2][1]
+        learner, _, (_, m), _ = _trained(algo)
+        cfg = learner.config
+        assert cfg.cost_limit == 25.0 and 0.0 < cfg.cpo_margin < 1.0
+        target = (1.0 - cfg.cpo_margin) * 25.0
         assert {"cpo_c", "cpo_case", "cpo_lambda", "cpo_nu"} <= set(m)
         assert not {"lambda", "nu"} & set(m)
-        assert m["cpo_c"][0] == pytest.approx(-25.0)  # J_c is 0 before the first episode
-        np.testing.assert_allclose(m["cpo_c"], np.asarray(m["J_c"]) - 25.0, rtol=1e-6)
+        assert m["cpo_c"][0] == pytest.approx(-target)  # J_c is 0 before the first episode
+        np.testing.assert_allclose(m["cpo_c"], np.asarray(m["J_c"]) - target, rtol=1e-5)
         # Older run directories' columns are renamed to metrics the learner logs.
         renamed = getattr(get_algorithm(algo), "RENAMED_METRICS", {})
         assert set(renamed.values()) <= set(m), algo
