@@ -205,3 +205,8 @@ def element_key(cls: type[Element], key: Array) -> Array:
     if cls.KEY_STREAM in (None, 0):
         return key
     return jax.random.fold_in(key, cls.KEY_STREAM)
+
+
+def yaw_quat(yaw: Array) -> Array:
+    """(..., 4) quaternions (cos(yaw / 2), 0, 0, sin(yaw / 2)) of rotations about z by `yaw`."""
+    return jnp.stack([jnp.cos(yaw / 2), 0 * yaw, 0 * yaw, jnp.sin(yaw / 2)], axis=-1)

@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 
 from safejax.config import EnvConfig
+from safejax.elements.base import yaw_quat
 from safejax.types import Array
 
 CORNERS = ((1, 1), (1, -1), (-1, 1), (-1, -1))
@@ -47,34 +48,35 @@ def mass(config: EnvConfig) -> float:
     return config.box_density * 16 * config.box_size**3
 
 
+def _geoms(s: float, rho: float, cls: str) -> str:
+    """The main box and its four corner posts (spec 6.3), of collision class `cls`."""
+    posts = "".join(
+        f'\n  <geom name="box_col{i + 1}" type="box" pos="{x * s} {y * s} 0" '
+        f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="{cls}"/>'
+        for i, (x, y) in enumerate(CORNERS)
+    )
+    return (
+        f'<geom name="box" type="box" size="{s} {s} {s}" density="{rho}" rgba="1 1 0 1"\n'
+        f'        class="{cls}"/>{posts}'
+    )
+
+
 def xml(config: EnvConfig) -> str:
     s, rho = config.box_size, config.box_density
     if config.physics == "mujoco":
-        geoms = "".join(
-            f'\n  <geom name="box_col{i + 1}" type="box" pos="{x * s} {y * s} 0" '
-            f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="free_object"/>'
-            for i, (x, y) in enumerate(CORNERS)
-        )
         return f"""
 <body name="box" pos="0 0 {s}">
   <freejoint name="box"/>
-  <geom name="box" type="box" size="{s} {s} {s}" density="{rho}" rgba="1 1 0 1"
-        class="free_object"/>{geoms}
+  {_geoms(s, rho, "free_object")}
 </body>"""
     damping = config.box_damping_rate * mass(config)
     yaw_damping = config.box_yaw_damping_rate * mass(config) * s**2
-    posts = "".join(
-        f'\n  <geom name="box_col{i + 1}" type="box" pos="{x * s} {y * s} 0" '
-        f'size="{s / 2} {s / 2} {s}" density="{rho}" rgba="1 1 0 1" class="object"/>'
-        for i, (x, y) in enumerate(CORNERS)
-    )
     return f"""
 <body name="box" pos="0 0 {s}">
   <joint name="box_x" type="slide" axis="1 0 0" damping="{damping}"/>
   <joint name="box_y" type="slide" axis="0 1 0" damping="{damping}"/>
   <joint name="box_yaw" type="hinge" axis="0 0 1" damping="{yaw_damping}"/>
-  <geom name="box" type="box" size="{s} {s} {s}" density="{rho}" rgba="1 1 0 1"
-        class="object"/>{posts}
+  {_geoms(s, rho, "object")}
   <geom name="box_hull" type="box" size="{1.5 * s} {1.5 * s} {s}" density="0" rgba="0 0 0 0"
         group="3" class="box"/>
 </body>"""
@@ -107,7 +109,7 @@ def set_pose(qpos: Array, idx: BoxIndex, xy: Array, yaw: Array) -> Array:
     """Writes the box's planar pose into qpos (the free box: its position and a yaw quaternion;
     its height stays the rest height of qpos0)."""
     if idx.quat_adr.size:
-        quat = jnp.stack([jnp.cos(yaw / 2), 0.0 * yaw, 0.0 * yaw, jnp.sin(yaw / 2)])
+        quat = yaw_quat(jnp.asarray(yaw, jnp.float32))
         return qpos.at[idx.qpos_adr].set(jnp.asarray(xy)).at[idx.quat_adr].set(quat)
     return qpos.at[idx.qpos_adr].set(jnp.array([xy[0], xy[1], yaw]))
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from safejax.elements.base import CostContext, Element, World
+from safejax.elements.base import CostContext, Element, World, yaw_quat
 from safejax.elements.contacts import count_contacts
 from safejax.elements.mocap import MocapElement, geom_mask
 from safejax.types import Array
@@ -188,7 +188,7 @@ class Gremlins(MocapElement):
         the same yaw (the weld holds the box at the mocap body's orientation)."""
         objects = {**world.objects, self.group: xy} if self.num else world.objects
         yaw = jax.random.uniform(key, (self.num,), minval=0.0, maxval=2 * jnp.pi)
-        quat = jnp.stack([jnp.cos(yaw / 2), 0 * yaw, 0 * yaw, jnp.sin(yaw / 2)], axis=-1)
+        quat = yaw_quat(yaw)
         if ix.planar:
             pose = jnp.concatenate([xy, yaw[:, None]], axis=-1)  # (num, 3)
         else:

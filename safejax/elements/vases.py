@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from safejax.elements.base import CostContext, Element, SceneInfo, World
+from safejax.elements.base import CostContext, Element, SceneInfo, World, yaw_quat
 from safejax.elements.contacts import count_contacts
 from safejax.types import Array
 
@@ -149,8 +149,7 @@ class Vases(Element):
         qpos = world.qpos.at[ix.qpos_adr].set(xy)
         if ix.free and self.num:
             yaw = jax.random.uniform(key, (self.num,), minval=0.0, maxval=2 * jnp.pi)
-            quat = jnp.stack([jnp.cos(yaw / 2), 0 * yaw, 0 * yaw, jnp.sin(yaw / 2)], axis=-1)
-            qpos = qpos.at[ix.quat_adr].set(quat)
+            qpos = qpos.at[ix.quat_adr].set(yaw_quat(yaw))
         return world._replace(qpos=qpos)
 
     def positions(self, ix: VaseIndex, data, objects: dict) -> Array:
