@@ -79,6 +79,9 @@ class EnvConfig:
     max_contact_points: int | None = None
     condim: int | None = None
     final_forward: bool = True
+    # MuJoCo backend only: resting bodies sleep below this velocity (None: the backend's 1e-5;
+    # 0: never; `safejax.physics.native`)
+    sleep_tolerance: float | None = None
     # layout sampling
     layout_candidates: int = 100
     layout_max_tries: int = 100
@@ -225,6 +228,14 @@ class EnvConfig:
 
         if self.physics not in BACKENDS:
             raise ValueError(f"physics must be one of {sorted(BACKENDS)}, got {self.physics!r}")
+        if self.sleep_tolerance is not None:
+            if self.physics != "mujoco" and self.sleep_tolerance != 0:
+                raise ValueError(
+                    f"sleep_tolerance={self.sleep_tolerance!r} needs physics='mujoco' (MJX has "
+                    "no body sleeping)"
+                )
+            if not (np.isfinite(self.sleep_tolerance) and self.sleep_tolerance >= 0):
+                raise ValueError(f"sleep_tolerance must be >= 0, got {self.sleep_tolerance!r}")
         if self.condim is not None and self.condim not in (1, 3, 4, 6):
             raise ValueError(f"condim must be 1, 3, 4 or 6, got {self.condim!r}")
         for spec in self.elements:

@@ -79,6 +79,47 @@ def test_jit_vmap_equals_a_plain_mj_step_loop(envs, name):
         )
 
 
+def test_a_resting_vase_sleeps_and_a_new_row_wakes_its_world(envs):
+    """Sleeping (the default on this backend): after some steps the resting vases sleep; a row
+    the world's simulation did not return (here a vase lifted 5 cm) wakes the world first, so
+    the lifted vase falls, and the steps equal a plain `mj_step` loop started from that row."""
+    env, reset, step = envs("PointGoal2", **NATIVE)
+    pm = env.physics
+    assert pm.sleep and pm.model.opt.sleep_tolerance == pytest.approx(1e-5)
+    state = reset(jax.random.key(3))
+    zero = jnp.zeros(env.action_size)
+    for _ in range(15):
+        state = step(state, zero)
+    sim = pm.batch(1, pm.substeps).get_data(0)
+    assert sim.ntree_awake == 1  # the robot only: its tree is actuated and never sleeps
+    vase_z = int(env.index.elements["vases"].qpos_adr[0, 0]) + 2
+    rest = float(state.data.qpos[vase_z])
+    lifted = state.replace(data=state.data.replace(qpos=state.data.qpos.at[vase_z].add(0.05)))
+    row = _row(lifted.data).copy()
+    row[1 + vase_z] = float(np.float32(lifted.data.qpos[vase_z]))  # the written entry
+    m = pm.model
+    d = mujoco.MjData(m)
+    mujoco.mj_setState(m, d, row, mujoco.mjtState.mjSTATE_INTEGRATION)
+    state = lifted
+    for _ in range(20):
+        state = step(state, zero)
+        for _ in range(pm.substeps):
+            mujoco.mj_step(m, d)
+        mujoco.mj_forward(m, d)
+    assert float(state.data.qpos[vase_z]) == pytest.approx(rest, abs=2e-3)
+    expect = np.zeros(row.shape[0])
+    mujoco.mj_getState(m, d, expect, mujoco.mjtState.mjSTATE_INTEGRATION)
+    np.testing.assert_array_equal(_row(state.data), expect)
+
+
+def test_sleep_tolerance_is_checked():
+    with pytest.raises(ValueError, match="needs physics='mujoco'"):
+        safejax.make("PointGoal1", sleep_tolerance=1e-5)
+    with pytest.raises(ValueError, match="sleep_tolerance must be >= 0"):
+        safejax.make("PointGoal1", physics="mujoco", sleep_tolerance=-1.0)
+    assert not safejax.make("PointGoal1", physics="mujoco", sleep_tolerance=0).physics.sleep
+
+
 def test_gremlins_move_every_substep_as_on_mjx(envs):
     """The gremlins' hook sets their mocap targets before each substep: after a step, both
     backends leave them where the last substep put them (their path at that substep's time)."""

@@ -10,6 +10,20 @@ contact pair the model defines and the spec's contact dimension (6), and each wo
 carried between steps in full float64 precision (`NativeData.row`, the mjSTATE_INTEGRATION row
 as raw bits), so a run equals a plain loop of `mj_step` on the same model, bit for bit.
 
+Sleeping (`EnvConfig.sleep_tolerance`, default 1e-5; 0 turns it off): MuJoCo's body sleeping
+(mjENBL_SLEEP) stops integrating an object whose every velocity has stayed under the tolerance
+for mjMINAWAKE steps, until something awake touches it; actuated trees (the robot) never sleep.
+Resting vases are most of the engine's work in the Goal worlds, and sleeping them multiplies
+PointGoal2's speed by about 10 (docs/results/SPS.md). The tolerance sits below the vases'
+velocity-cost threshold (1e-4 m/s), so a sleeping vase is one that costs nothing either way.
+Which trees sleep is engine state outside the row, kept in one persistent MjData per world and
+call site (`NativeModel.batch`): a world continues asleep only while its incoming row is the row
+its simulation returned last; any other row (a reset, an edited state, another set of worlds of
+the same size) wakes the whole world first. So a chain of steps equals a plain loop of `mj_step`
+on the same model (sleep on) bit for bit, run to run; stepping one state twice in two branches
+gives the second branch a fully awake start (differences of the order of the tolerance times a
+step, docs/FIDELITY.md).
+
 What the element and task code reads of the physics is the same on both backends: `qpos`,
 `qvel`, `xpos`, `xmat`, `sensordata`, `mocap_pos`, `mocap_quat`, `time` (float32 copies) and
 `robot_contacts(pm, data)`. Contacts come from MuJoCo `contact` sensors the backend adds to the
@@ -27,6 +41,7 @@ here, and the spec's models this backend steps do not need them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -113,6 +128,7 @@ class NativeModel:
       contact_adr: address of the first contact sensor in `sensordata`.
       nsensordata: the robot's sensor values (the prefix of `sensordata` exposed to JAX).
       threads: worker threads of the batches (0: all CPUs the process may use).
+      sleep: whether the model sleeps resting bodies (see the module docstring).
     """
 
     mj_model: mujoco.MjModel
@@ -124,6 +140,7 @@ class NativeModel:
     contact_adr: int
     nsensordata: int
     threads: int
+    sleep: bool = False
     _batches: dict = dataclasses.field(default_factory=dict)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -131,21 +148,58 @@ class NativeModel:
     def nstate(self) -> int:
         return mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
 
-    def batch(self, n: int) -> mj_batch.Batch:
-        """A cached batch of n simulations (one per batch size seen)."""
-        b = self._batches.get(n)
+    @functools.cached_property
+    def layout(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
+        """{field: (offset, size, shape)} of the fields in an mjSTATE_INTEGRATION row."""
+        d = mujoco.MjData(self.model)
+        out, offset = {}, 0
+        for bit in sorted(mujoco.mjtState.__members__.values(), key=int):
+            b = int(bit)
+            if b & (b - 1) or not b & int(mujoco.mjtState.mjSTATE_INTEGRATION):
+                continue  # a combination, or outside the row
+            size = mujoco.mj_stateSize(self.model, b)
+            name = bit.name[len("mjSTATE_") :].lower()
+            name = {"warmstart": "qacc_warmstart"}.get(name, name)
+            if hasattr(d, name):
+                out[name] = (offset, size, np.shape(getattr(d, name)))
+            offset += size
+        return out
+
+    @property
+    def nphysics(self) -> int:
+        """Length of the row's prefix that is the physics state (time, qpos, qvel, act, warm
+        start), ahead of the inputs."""
+        spec = mujoco.mjtState
+        bits = spec.mjSTATE_TIME | spec.mjSTATE_PHYSICS | spec.mjSTATE_WARMSTART
+        return mujoco.mj_stateSize(self.model, int(bits))
+
+    def batch(self, n: int, site: int = 0) -> mj_batch.Batch:
+        """A cached batch of n simulations for one call site (`site`: the substeps of the
+        call). With sleeping, each site keeps its worlds' MjData (sleep state) apart, so that
+        resets (forward only) and steps of the same worlds do not wake each other's."""
+        b = self._batches.get((n, site))
         if b is None:
-            b = mj_batch.Batch(self.model, nsim=n, nthread=self.threads)
+            b = mj_batch.Batch(self.model, nsim=n, nthread=self.threads, persistent=self.sleep)
             # Derived fields are copied out only once bound: bind them before the first call.
             for name in DERIVED:
                 b.bind(name)
-            self._batches[n] = b
+            self._batches[(n, site)] = b
         return b
 
 
+# A resting body sleeps below this velocity (m/s, rad/s) unless the config says otherwise.
+SLEEP_TOLERANCE = 1e-5
+
+
+def sleep_tolerance(config: EnvConfig) -> float:
+    """The config's sleep tolerance on this backend (0: no sleeping)."""
+    return SLEEP_TOLERANCE if config.sleep_tolerance is None else float(config.sleep_tolerance)
+
+
 def mjcf(config: EnvConfig, robot: RobotSpec) -> str:
-    """The `<option>` element: the robot's timestep and MuJoCo's default solver. No contact caps
-    (MJX's `max_geom_pairs` / `max_contact_points` mean nothing to the C engine)."""
+    """The `<option>` element: the robot's timestep and MuJoCo's default solver, and body
+    sleeping (`sleep_tolerance`). No contact caps (MJX's `max_geom_pairs` /
+    `max_contact_points` mean nothing to the C engine)."""
     opts = ""
     if config.solver is not None:
         opts += f' solver="{config.solver}"'
@@ -153,6 +207,12 @@ def mjcf(config: EnvConfig, robot: RobotSpec) -> str:
         opts += f' iterations="{config.solver_iterations}"'
     if config.ls_iterations is not None:
         opts += f' ls_iterations="{config.ls_iterations}"'
+    tol = sleep_tolerance(config)
+    if tol > 0:
+        return (
+            f'<option timestep="{robot.timestep}"{opts} sleep_tolerance="{tol!r}">'
+            '<flag sleep="enable"/></option>'
+        )
     return f'<option timestep="{robot.timestep}"{opts}/>'
 
 
@@ -212,6 +272,7 @@ def compile(
         contact_adr=int(mj_model.nsensordata),
         nsensordata=int(mj_model.nsensordata),
         threads=threads,
+        sleep=bool(model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP),
     )
     object.__setattr__(pm, "data0", _blank(pm))
     return pm
@@ -256,6 +317,13 @@ def integration_state(data: NativeData) -> dict[str, Array]:
     return {k: getattr(data, k) for k in INTEGRATION_STATE}
 
 
+def _field(pm: NativeModel, rows: np.ndarray, name: str) -> np.ndarray:
+    """The (n, ...) view of one state field within (n, nstate) float64 rows."""
+    offset, size, shape = pm.layout[name]
+    view = rows[:, offset : offset + size]
+    return view[:, 0] if name == "time" else view.reshape((rows.shape[0],) + shape)
+
+
 def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
     """The host function of one call: `nstep` substeps (0: forward only) of every world, then
     the final forward. Arguments and results are numpy arrays with any leading batch dims."""
@@ -276,20 +344,28 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
         n = int(np.prod(lead, dtype=np.int64))
         flat = lambda x: x.reshape((n,) + x.shape[len(lead) :])  # noqa: E731
         with pm._lock:
-            b = pm.batch(n)
+            b = pm.batch(n, nstep)
             rows = b.state  # (n, nstate) float64, the simulations' rows
-            rows[:] = flat(row).view(np.float64)
+            new = flat(row).view(np.float64).copy()
             # A float32 field that no longer equals its row entry rounded to float32 was
             # written (by `reset_data`, or by a caller editing `data.qpos`): that entry takes
             # the written value; every other entry keeps its exact float64 value.
             for name, value in zip(STATE, state, strict=True):
-                cur = b.bind(name)
+                cur = _field(pm, new, name)
                 value = flat(value).reshape(cur.shape)
                 written = cur.astype(np.float32) != value
                 if written.any():
                     cur[written] = value[written]
             for (name, _), value in zip(INPUTS, inputs, strict=True):
-                b.bind(name)[:] = flat(value).reshape(b.bind(name).shape)
+                cur = _field(pm, new, name)
+                cur[:] = flat(value).reshape(cur.shape)
+            if pm.sleep:
+                # A world continues (asleep where it slept) only from the row it returned.
+                k = pm.nphysics
+                moved = (new[:, :k].view(np.uint64) != rows[:, :k].view(np.uint64)).any(axis=1)
+                if moved.any():
+                    b.reset(np.flatnonzero(moved), stage=int(mujoco.mjtStage.mjSTAGE_NONE))
+            rows[:] = new
             warn0 = b.warning[:, _FAIL_WARNINGS, 1].sum(axis=1)
             failed = np.zeros(n, bool)
             if nstep:
@@ -358,9 +434,7 @@ def step(pm: NativeModel, data: NativeData, ctrl: Array, before_substep=None) ->
     controls: dict[str, Array] = {}
     if before_substep is not None:
         dt = float(pm.model.opt.timestep)
-        hooked = [
-            before_substep(data.replace(time=data.time + k * dt)) for k in range(pm.substeps)
-        ]
+        hooked = [before_substep(data.replace(time=data.time + k * dt)) for k in range(pm.substeps)]
         for name, _ in INPUTS:
             seq = [getattr(h, name) for h in hooked]
             if any(x is not getattr(data, name) for x in seq):
