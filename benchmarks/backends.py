@@ -14,6 +14,10 @@ the 27 suite environments) prints one row per environment and backend:
                 (the robot ends upside down).
 
 `--markdown` ends with the table as Markdown (docs/FIDELITY.md, "Backends").
+
+`--sides` compares other settings the same way: each side is a backend with optional settings,
+`BACKEND[:KEY=VALUE[;KEY=VALUE]]`, e.g. `--sides "mujoco:sleep_tolerance=0,mujoco"` (the MuJoCo
+backend without and with body sleeping). The default is `mjx,mujoco`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,16 @@ import safejax
 BACKENDS = ("mjx", "mujoco")
 
 
+def parse_side(side: str) -> dict[str, Any]:
+    """`safejax.make` keywords of one side, `BACKEND[:KEY=VALUE[;KEY=VALUE]]`."""
+    from benchmarks.sps import parse_overrides
+
+    backend, _, rest = side.partition(":")
+    if backend not in BACKENDS:
+        raise ValueError(f"side {side!r}: the backend must be one of {list(BACKENDS)}")
+    return {"physics": backend, **parse_overrides([x for x in rest.split(";") if x])}
+
+
 def suite() -> list[str]:
     """The 27 environments of Safety Gym's suite (Goal, Button, Push; levels 0-2)."""
     from safejax.registry import registered_names
@@ -37,9 +51,7 @@ def suite() -> list[str]:
     return [n for n in registered_names() if n.rstrip("0123456789").endswith(tasks)]
 
 
-def episode_stats(
-    env: Any, worlds: int, seed: int = 0, steps: int | None = None
-) -> dict[str, Any]:
+def episode_stats(env: Any, worlds: int, seed: int = 0, steps: int | None = None) -> dict[str, Any]:
     """Random-action episodes of `env` from `seed`'s keys (`steps`, default the episode length):
     the per-episode statistics above, plus the state after the first step (for the step gap)."""
     steps = env.num_steps if steps is None else int(steps)
@@ -92,18 +104,26 @@ def episode_stats(
 
 
 def compare(
-    name: str, worlds: int = 16, seed: int = 0, steps: int | None = None
+    name: str,
+    worlds: int = 16,
+    seed: int = 0,
+    steps: int | None = None,
+    sides: tuple[str, ...] = BACKENDS,
 ) -> list[dict[str, Any]]:
-    """One row per backend for environment `name` (see the module docstring)."""
-    rows, firsts, envs = [], {}, {}
-    for backend in BACKENDS:
-        env = safejax.make(name, physics=backend)
+    """One row per side (default: per backend) for environment `name` (module docstring); the
+    step gaps are between the first two sides."""
+    if len(sides) < 2 or len(set(sides)) != len(sides):
+        raise ValueError(f"sides must be two or more different sides, got {list(sides)}")
+    settings = [parse_side(side) for side in sides]  # every side checked before the first run
+    rows, firsts, envs = [], [], []
+    for side, kwargs in zip(sides, settings, strict=True):
+        env = safejax.make(name, **kwargs)
         stats = episode_stats(env, worlds, seed, steps)
-        firsts[backend] = stats.pop("first")
-        envs[backend] = env
-        rows.append({"env": name, "physics": backend, "worlds": worlds, **stats})
-    a, b = (firsts[k] for k in BACKENDS)
-    body = envs["mjx"].index.robot_body
+        firsts.append(stats.pop("first"))
+        envs.append(env)
+        rows.append({"env": name, "physics": side, "worlds": worlds, **stats})
+    a, b = firsts[:2]
+    body = envs[0].index.robot_body
     pos = [np.asarray(f.data.xpos[:, body]) for f in (a, b)]
     pos_gap = float(np.abs(pos[0] - pos[1]).max())
     obs_gap = float(np.abs(np.asarray(a.obs) - np.asarray(b.obs)).max())
@@ -135,10 +155,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join([head, rule, *body])
 
 
-def main(envs: list[str], worlds: int, seed: int, as_markdown: bool) -> list[dict[str, Any]]:
+def main(
+    envs: list[str],
+    worlds: int,
+    seed: int,
+    as_markdown: bool,
+    sides: tuple[str, ...] = BACKENDS,
+) -> list[dict[str, Any]]:
     rows = []
     for name in envs:
-        for row in compare(name, worlds, seed):
+        for row in compare(name, worlds, seed, sides=sides):
             rows.append(row)
             print(
                 "  ".join(f"{c}=" + f.format(row[c]) for c, f in COLUMNS)
@@ -148,4 +174,3 @@ def main(envs: list[str], worlds: int, seed: int, as_markdown: bool) -> list[dic
     if as_markdown:
         print(markdown(rows))
     return rows
-

@@ -121,6 +121,11 @@ def main() -> None:
     p.add_argument("--backends", action="store_true", help="MJX against MuJoCo, per environment")
     p.add_argument("--envs", default="suite", help="with --backends: names, or 'suite' (the 27)")
     p.add_argument("--worlds", type=int, default=16, help="with --backends: episodes per env")
+    p.add_argument(
+        "--sides",
+        default="mjx,mujoco",
+        help="with --backends: BACKEND[:KEY=VALUE[;KEY=VALUE]],... (default mjx,mujoco)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="with --backends: end with a table")
     p.add_argument("--all", action="store_true", help="every comparison, as one table")
@@ -134,7 +139,8 @@ def main() -> None:
         from benchmarks import backends
 
         names = backends.suite() if a.envs == "suite" else [n for n in a.envs.split(",") if n]
-        backends.main(names, a.worlds, a.seed, a.markdown)
+        sides = tuple(x for x in a.sides.split(",") if x)
+        backends.main(names, a.worlds, a.seed, a.markdown, sides)
         return
     env = safejax.make("PointGoal1", **parse_overrides(a.set))
     step = jax.jit(env.step)

@@ -16,6 +16,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 
 import safejax
 
@@ -49,8 +50,24 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def staggered(vstate, num_steps: int):
+    """The worlds' episode clocks spread evenly over an episode (world i of N starts at
+    floor(i num_steps / N)), as the learners start them: from then on about N / num_steps worlds
+    end their episode and reset in every step, so the timed steps include the resets' share."""
+    step = vstate.state.step
+    n = step.shape[0]
+    offsets = (jnp.arange(n, dtype=jnp.int32) * num_steps) // n
+    return vstate.replace(state=vstate.state.replace(step=step + offsets.astype(step.dtype)))
+
+
 def measure(
-    name: str, num_envs: int, chunk: int, repeats: int, overrides: dict, shard: bool = True
+    name: str,
+    num_envs: int,
+    chunk: int,
+    repeats: int,
+    overrides: dict,
+    shard: bool = True,
+    stagger: bool = False,
 ) -> dict:
     env = safejax.make(name, **overrides)
     venv = safejax.VecEnv(env, num_envs, devices="auto" if shard else None)
@@ -69,6 +86,8 @@ def measure(
     key = jax.random.PRNGKey(0)
     t0 = time.perf_counter()
     vstate = jax.jit(venv.reset)(key)
+    if stagger:
+        vstate = jax.jit(staggered, static_argnums=1)(vstate, env.num_steps)
     vstate, c = run_chunk(vstate, key)
     jax.block_until_ready(c)
     compile_s = time.perf_counter() - t0
@@ -94,6 +113,7 @@ def measure(
         # Per CPU-second of this process: less sensitive to other load on the machine.
         "env_steps_per_cpu_s": round(statistics.median(cpu_rates)),
         "overrides": overrides,
+        "stagger": stagger,
     }
 
 
@@ -123,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-shard", action="store_true", help="all worlds on one device (VecEnv devices=None)"
     )
+    p.add_argument(
+        "--stagger",
+        action="store_true",
+        help="episode clocks spread over an episode, so the timed steps include resets",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true", help="end with a Markdown table")
     a = p.parse_args(argv)
@@ -131,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     safejax.registry.config_for(names[0], **overrides)  # bad keys fail before any compile
     rows = []
     for name in names:
-        r = measure(name, a.num_envs, a.chunk, a.repeats, overrides, shard=not a.no_shard)
+        r = measure(
+            name, a.num_envs, a.chunk, a.repeats, overrides, shard=not a.no_shard, stagger=a.stagger
+        )
         rows.append(r)
         if a.json:
             print(json.dumps(r), flush=True)

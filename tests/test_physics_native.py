@@ -327,3 +327,17 @@ def test_backends_comparison_rows():
         assert np.isfinite([r["return"], r["cost"], r["height"], r["travel"]]).all()
         assert r["height"] == pytest.approx(0.1, abs=0.01) and r["flipped"] == 0
     assert "| PointGoal0 | mujoco |" in backends.markdown(rows)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        backends.compare("PointGoal0", sides=("mjx", "warp"))
+
+
+def test_sides_compare_settings_of_one_backend():
+    """`--sides`: the MuJoCo backend without and with sleeping, as two rows; a Point that starts
+    clear of every vase moves the same either way (robots never sleep)."""
+    from benchmarks import backends
+
+    sides = ("mujoco:sleep_tolerance=0", "mujoco")
+    assert backends.parse_side(sides[0]) == {"physics": "mujoco", "sleep_tolerance": 0}
+    rows = backends.compare("PointGoal1", worlds=2, steps=30, sides=sides)
+    assert [r["physics"] for r in rows] == list(sides)
+    assert rows[0]["step_pos_gap"] == 0.0 and rows[0]["travel"] == rows[1]["travel"]
