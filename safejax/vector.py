@@ -113,15 +113,30 @@ class VecEnv:
       vs = jax.jit(venv.step)(vs, actions)          # actions: (1024, env.action_size)
     """
 
-    def __init__(self, env: Any, num_envs: int, devices: Sequence[Any] | str | None = "auto"):
+    def __init__(
+        self,
+        env: Any,
+        num_envs: int,
+        devices: Sequence[Any] | str | None = "auto",
+        reset_slots: int | str | None = "auto",
+    ):
         """`devices`: where the worlds run. "auto" (default): every local device of the default
         backend when there are several and `num_envs` divides evenly among them, else no
         sharding. None or a single device: no sharding. A sequence of devices: shard across
-        them (`num_envs` must divide evenly)."""
+        them (`num_envs` must divide evenly).
+
+        `reset_slots`: on a step where at most this many worlds (per device) finished, only they
+        are reset (their indices gathered, reset, scattered back); with more, every world's
+        fresh state is made and the finished ones selected. Both give the same worlds (each
+        world's reset depends on its own key only). None: always the latter. "auto" (default):
+        for an env whose physics runs on the host (`Env.host_physics`, where a reset's forward
+        pass of every world costs as much as a step), twice the number of worlds that end per
+        step with staggered episode clocks, plus 2; None otherwise."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.env = env
         self.num_envs = int(num_envs)
+        self.reset_slots = _pick_reset_slots(reset_slots, env, self.num_envs)
         self._reset = jax.vmap(env.reset)
         self._step = jax.vmap(env.step)
         self.devices = _pick_devices(devices, self.num_envs, getattr(env, "host_physics", False))
@@ -132,9 +147,7 @@ class VecEnv:
             worlds = PartitionSpec("worlds")
             # No collectives inside (every world is independent): skip the varying-axis type
             # checks, which the env's loops (layout sampling, the solver) do not annotate.
-            shard = functools.partial(
-                jax.shard_map, mesh=mesh, out_specs=worlds, check_vma=False
-            )
+            shard = functools.partial(jax.shard_map, mesh=mesh, out_specs=worlds, check_vma=False)
             self._batch_reset = shard(self._reset_local, in_specs=worlds)
             self._batch_step = shard(self._step_local, in_specs=(worlds, worlds))
 
@@ -204,10 +217,46 @@ class VecEnv:
             )
             return _select(done, fresh, s)
 
-        # Episodes mostly end together (the time limit), so a batch-level cond skips the reset
-        # work on the 999 steps in 1000 where no world finished.
-        state = jax.lax.cond(jnp.any(done), reset_done, lambda s: s, state)
+        slots = min(self.reset_slots or 0, done.shape[0])
+
+        def reset_few(s: State) -> State:
+            # The same fresh worlds as reset_done's, made for the finished ones only.
+            idx = jnp.nonzero(done, size=slots, fill_value=done.shape[0])[0]
+            take = jnp.minimum(idx, done.shape[0] - 1)
+            keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key[take])
+            fresh = self._reset(keys)
+            kept = ("reward", "cost", "terminated", "truncated", "metrics")
+            fresh = fresh.replace(
+                **{k: jax.tree.map(lambda x: x[take], getattr(s, k)) for k in kept}
+            )
+            # Padding indices (== num_envs) fall outside and are dropped.
+            return jax.tree.map(lambda a, b: a.at[idx].set(b, mode="drop"), s, fresh)
+
+        # Episodes mostly end together (the time limit), so a batch-level switch skips the reset
+        # work on the 999 steps in 1000 where no world finished; with staggered clocks a few
+        # finish in every step, and `reset_slots` resets only them.
+        n_done = jnp.sum(done.astype(jnp.int32))
+        if slots:
+            branch = jnp.where(n_done == 0, 0, jnp.where(n_done <= slots, 1, 2))
+            state = jax.lax.switch(branch, [lambda s: s, reset_few, reset_done], state)
+        else:
+            state = jax.lax.cond(n_done > 0, reset_done, lambda s: s, state)
         return VecState(state=state, final_obs=final_obs, episode=episode)
+
+
+def _pick_reset_slots(slots: int | str | None, env: Any, num_envs: int) -> int | None:
+    if slots is None:
+        return None
+    if isinstance(slots, str):
+        if slots != "auto":
+            raise ValueError(f"reset_slots must be 'auto', None or an int >= 1, got {slots!r}")
+        length = getattr(env, "num_steps", None)
+        if not getattr(env, "host_physics", False) or not isinstance(length, int) or length < 1:
+            return None
+        return min(num_envs, 2 * -(-num_envs // length) + 2)
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        raise ValueError(f"reset_slots must be 'auto', None or an int >= 1, got {slots!r}")
+    return slots
 
 
 def _pick_devices(
@@ -234,7 +283,5 @@ def _pick_devices(
             "pass devices=None or 'auto'"
         )
     if len(chosen) > 1 and num_envs % len(chosen):
-        raise ValueError(
-            f"num_envs {num_envs} does not divide evenly across {len(chosen)} devices"
-        )
+        raise ValueError(f"num_envs {num_envs} does not divide evenly across {len(chosen)} devices")
     return chosen if len(chosen) > 1 else ()

@@ -341,3 +341,30 @@ def test_sides_compare_settings_of_one_backend():
     rows = backends.compare("PointGoal1", worlds=2, steps=30, sides=sides)
     assert [r["physics"] for r in rows] == list(sides)
     assert rows[0]["step_pos_gap"] == 0.0 and rows[0]["travel"] == rows[1]["travel"]
+
+
+def test_resetting_only_the_finished_worlds_gives_the_same_worlds():
+    """With staggered clocks a few worlds finish in every step; `reset_slots` (the default for
+    this backend) resets only them, and the worlds equal those of the full-width reset."""
+    from benchmarks.sps import staggered
+
+    settings = {"num_steps": 4, **NATIVE}
+    few = safejax.VecEnv(safejax.make("PointGoal1", **settings), 8, devices=None)
+    full = safejax.VecEnv(safejax.make("PointGoal1", **settings), 8, devices=None, reset_slots=None)
+    assert few.reset_slots == 2 * 2 + 2 and full.reset_slots is None
+    runs = []
+    for venv in (few, full):
+        vs = staggered(jax.jit(venv.reset)(jax.random.key(0)), 4)
+        step = jax.jit(venv.step)
+        ends = []
+        for t in range(9):
+            action = jax.random.uniform(jax.random.key(t), (8, 2), minval=-1, maxval=1)
+            vs = step(vs, action)
+            ends.append(int(vs.episode.done.sum()))
+        assert ends == [2] * 9  # two worlds finish in every step: the few-worlds path
+        runs.append(vs)
+    raw = lambda x: jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x  # noqa: E731
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
+        np.testing.assert_array_equal(np.asarray(raw(a)), np.asarray(raw(b)))
+    with pytest.raises(ValueError, match="reset_slots must be"):
+        safejax.VecEnv(few.env, 8, reset_slots=0)
