@@ -16,7 +16,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
 import safejax
 
@@ -50,16 +49,6 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def staggered(vstate, num_steps: int):
-    """The worlds' episode clocks spread evenly over an episode (world i of N starts at
-    floor(i num_steps / N)), as the learners start them: from then on about N / num_steps worlds
-    end their episode and reset in every step, so the timed steps include the resets' share."""
-    step = vstate.state.step
-    n = step.shape[0]
-    offsets = (jnp.arange(n, dtype=jnp.int32) * num_steps) // n
-    return vstate.replace(state=vstate.state.replace(step=step + offsets.astype(step.dtype)))
-
-
 def measure(
     name: str,
     num_envs: int,
@@ -87,7 +76,8 @@ def measure(
     t0 = time.perf_counter()
     vstate = jax.jit(venv.reset)(key)
     if stagger:
-        vstate = jax.jit(staggered, static_argnums=1)(vstate, env.num_steps)
+        # Clocks spread as the learners start them: the timed steps include the resets' share.
+        vstate = jax.jit(safejax.stagger_clocks, static_argnums=1)(vstate, env.num_steps)
     vstate, c = run_chunk(vstate, key)
     jax.block_until_ready(c)
     compile_s = time.perf_counter() - t0

@@ -27,7 +27,7 @@ from safejax.env import Env
 from safejax.registry import canonical_name, config_for, registered_names
 from safejax.render import Renderer, render
 from safejax.types import State
-from safejax.vector import EpisodeStats, VecEnv, VecState
+from safejax.vector import EpisodeStats, VecEnv, VecState, stagger_clocks
 from safejax.worlds import make_custom
 
 
@@ -46,6 +46,7 @@ __all__ = [
     "State",
     "VecEnv",
     "VecState",
+    "stagger_clocks",
     "Renderer",
     "canonical_name",
     "config_for",

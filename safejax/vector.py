@@ -203,19 +203,20 @@ class VecEnv:
         )
         final_obs = state.obs
 
-        def reset_done(s: State) -> State:
+        def fresh_for(s: State) -> State:
             # Fresh layouts from each world's own key stream; the step outputs of the finished
             # step (reward, cost, flags, metrics) are kept so that learners see them.
             keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key)
-            fresh = self._reset(keys)
-            fresh = fresh.replace(
+            return self._reset(keys).replace(
                 reward=s.reward,
                 cost=s.cost,
                 terminated=s.terminated,
                 truncated=s.truncated,
                 metrics=s.metrics,
             )
-            return _select(done, fresh, s)
+
+        def reset_done(s: State) -> State:
+            return _select(done, fresh_for(s), s)
 
         slots = min(self.reset_slots or 0, done.shape[0])
 
@@ -223,12 +224,7 @@ class VecEnv:
             # The same fresh worlds as reset_done's, made for the finished ones only.
             idx = jnp.nonzero(done, size=slots, fill_value=done.shape[0])[0]
             take = jnp.minimum(idx, done.shape[0] - 1)
-            keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key[take])
-            fresh = self._reset(keys)
-            kept = ("reward", "cost", "terminated", "truncated", "metrics")
-            fresh = fresh.replace(
-                **{k: jax.tree.map(lambda x: x[take], getattr(s, k)) for k in kept}
-            )
+            fresh = fresh_for(jax.tree.map(lambda x: x[take], s))
             # Padding indices (== num_envs) fall outside and are dropped.
             return jax.tree.map(lambda a, b: a.at[idx].set(b, mode="drop"), s, fresh)
 
@@ -242,6 +238,16 @@ class VecEnv:
         else:
             state = jax.lax.cond(n_done > 0, reset_done, lambda s: s, state)
         return VecState(state=state, final_obs=final_obs, episode=episode)
+
+
+def stagger_clocks(vstate: VecState, num_steps: int) -> VecState:
+    """The worlds' episode clocks spread evenly over an episode: world i of N starts its clock
+    at floor(i num_steps / N), so that from then on about N / num_steps worlds finish (and
+    reset) in every step instead of all N together."""
+    step = vstate.state.step
+    n = step.shape[0]
+    offsets = (jnp.arange(n, dtype=jnp.int32) * num_steps) // n
+    return vstate.replace(state=vstate.state.replace(step=step + offsets.astype(step.dtype)))
 
 
 def _pick_reset_slots(slots: int | str | None, env: Any, num_envs: int) -> int | None:

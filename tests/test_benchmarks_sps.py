@@ -42,7 +42,7 @@ def test_staggered_clocks_spread_over_the_episode_and_resets_are_timed():
     import safejax
 
     venv = safejax.VecEnv(safejax.make("PointGoal0", **settings), 8, devices=None)
-    vs = sps.staggered(jax.jit(venv.reset)(jax.random.PRNGKey(0)), 4)
+    vs = safejax.stagger_clocks(jax.jit(venv.reset)(jax.random.PRNGKey(0)), 4)
     step = jax.jit(venv.step)
     assert vs.state.step.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     ended = []

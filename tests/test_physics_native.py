@@ -346,15 +346,13 @@ def test_sides_compare_settings_of_one_backend():
 def test_resetting_only_the_finished_worlds_gives_the_same_worlds():
     """With staggered clocks a few worlds finish in every step; `reset_slots` (the default for
     this backend) resets only them, and the worlds equal those of the full-width reset."""
-    from benchmarks.sps import staggered
-
     settings = {"num_steps": 4, **NATIVE}
     few = safejax.VecEnv(safejax.make("PointGoal1", **settings), 8, devices=None)
     full = safejax.VecEnv(safejax.make("PointGoal1", **settings), 8, devices=None, reset_slots=None)
     assert few.reset_slots == 2 * 2 + 2 and full.reset_slots is None
     runs = []
     for venv in (few, full):
-        vs = staggered(jax.jit(venv.reset)(jax.random.key(0)), 4)
+        vs = safejax.stagger_clocks(jax.jit(venv.reset)(jax.random.key(0)), 4)
         step = jax.jit(venv.step)
         ends = []
         for t in range(9):

@@ -53,7 +53,7 @@ from agents.common.gae import gae
 from agents.common.networks import Actor, Critic
 from agents.common.normalization import RunningStats, normalize, update_stats
 from agents.common.rollout import rollout
-from safejax.vector import VecEnv, VecState
+from safejax.vector import VecEnv, VecState, stagger_clocks
 
 Array = jax.Array
 Metrics = dict[str, Array]
@@ -333,15 +333,12 @@ class Learner:
         out of J_r, J_c and the episode counts (they would bias them low); they still train, cut
         by the time limit as any episode is (bootstrapped). Otherwise the clocks start at 0.
         """
-        cfg, n = self.config, self.config.num_envs
+        cfg = self.config
         length = getattr(self.env, "num_steps", None)
-        step = vs.state.step
         if cfg.stagger_starts and isinstance(length, int) and cfg.rollout_len < length:
-            offsets = (jnp.arange(n, dtype=jnp.int32) * length) // n
-            step = step + offsets.astype(step.dtype)
-            vs = vs.replace(state=vs.state.replace(step=step))
+            vs = stagger_clocks(vs, length)
         # Derived from the worlds' own clocks, so it is laid out across devices as they are.
-        return vs, step > 0
+        return vs, vs.state.step > 0
 
     # ------------------------------------------------------------------ one update
     def update(self, ts: TrainState) -> tuple[TrainState, Metrics]:

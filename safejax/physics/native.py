@@ -165,7 +165,7 @@ class NativeModel:
             offset += size
         return out
 
-    @property
+    @functools.cached_property
     def nphysics(self) -> int:
         """Length of the row's prefix that is the physics state (time, qpos, qvel, act, warm
         start), ahead of the inputs."""
