@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import jax
@@ -118,6 +119,27 @@ def test_sleep_tolerance_is_checked():
     with pytest.raises(ValueError, match="sleep_tolerance must be >= 0"):
         safejax.make("PointGoal1", physics="mujoco", sleep_tolerance=-1.0)
     assert not safejax.make("PointGoal1", physics="mujoco", sleep_tolerance=0).physics.sleep
+
+
+@pytest.mark.parametrize("name", ["CarGoal0", "DoggoGoal0"])
+def test_a_scene_with_nothing_but_the_robot_moving_does_not_sleep(name):
+    """A scene whose only moving tree is the robot's runs without the sleep flag (an actuated
+    tree never sleeps, so the flag is pure bookkeeping), and its steps equal those of the same
+    model with the flag on, bit for bit; a scene with a vase keeps it."""
+    pm = safejax.make(name, **NATIVE).physics
+    assert not pm.sleep
+    assert safejax.make(name.replace("0", "1"), **NATIVE).physics.sleep
+    sleeping = copy.copy(pm.model)
+    sleeping.opt.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
+    sleeping.opt.sleep_tolerance = physics.native.SLEEP_TOLERANCE
+    rng = np.random.default_rng(0)
+    d0, d1 = mujoco.MjData(pm.model), mujoco.MjData(sleeping)
+    for _ in range(300):
+        d0.ctrl[:] = d1.ctrl[:] = rng.uniform(-1, 1, pm.model.nu)
+        mujoco.mj_step(pm.model, d0)
+        mujoco.mj_step(sleeping, d1)
+    np.testing.assert_array_equal(d0.qpos, d1.qpos)
+    np.testing.assert_array_equal(d0.qvel, d1.qvel)
 
 
 def test_gremlins_move_every_substep_as_on_mjx(envs):

@@ -40,6 +40,7 @@ here, and the spec's models this backend steps do not need them.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -186,6 +187,17 @@ class NativeModel:
             self._batches[(n, site)] = b
         return b
 
+    def substep_flags(self, b: mj_batch.Batch) -> np.ndarray | None:
+        """The batch's per-world `disableflags` (a live array), where the substeps may skip
+        the sensors: with a final forward, which recomputes every sensor the backend returns,
+        nothing reads them within the step (the physics never does), so the substeps run with
+        mjDSBL_SENSOR and the forward without. None without a final forward."""
+        if not self.final_forward:
+            return None
+        return b.expand("opt.disableflags")
+
+
+_NO_SENSORS = int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
 
 # A resting body sleeps below this velocity (m/s, rad/s) unless the config says otherwise.
 SLEEP_TOLERANCE = 1e-5
@@ -261,6 +273,17 @@ def compile(
         for kind, n in (("nbody", "nbody"), ("ngeom", "ngeom"), ("nq", "nq"), ("nv", "nv")):
             if getattr(model, n) != getattr(mj_model, n):
                 raise AssertionError(f"contact sensors changed the model's {kind}")
+    if model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP:
+        robot = np.zeros(model.nbody, bool)
+        robot[hub_body] = True
+        for b in range(hub_body + 1, model.nbody):
+            robot[b] = robot[model.body_parentid[b]]
+        if not (model.body_treeid[~robot] >= 0).any():
+            # Nothing but the robot moves, and an actuated tree never sleeps: the flag would
+            # only cost its bookkeeping (same steps either way, bit for bit).
+            if model is mj_model:
+                model = copy.copy(mj_model)
+            model.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_SLEEP)
     threads = int(os.environ.get("SAFEJAX_MUJOCO_THREADS", "0"))
     pm = NativeModel(
         mj_model=mj_model,
@@ -374,10 +397,16 @@ def _host(pm: NativeModel, nstep: int, varying: tuple[str, ...]):
                     ctrl = np.concatenate(
                         [flat(c).reshape(n, nstep, -1) for c in controls], axis=-1
                     ).astype(np.float64)
+                flags = pm.substep_flags(b)
+                if flags is not None:
+                    flags[:] = m.opt.disableflags | _NO_SENSORS
                 try:
                     b.rollout(nstep, control=ctrl, control_spec=spec or 64, record=())
                 except mj_batch.SimulationError as e:
                     failed[e.ids] = True
+                finally:
+                    if flags is not None:
+                        flags[:] = m.opt.disableflags
             if pm.final_forward or not nstep:
                 try:
                     b.forward()
