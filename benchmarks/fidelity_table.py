@@ -227,19 +227,31 @@ def vase_pushes(envs: Envs, small: bool) -> list[Row]:
     return rows
 
 
+CAR_TURN = (
+    "On MJX the Car turns in place 2.2-2.5% fast (CarGoal0 and CarGoal1 alike; means over 16 "
+    "and 32 caster orientations 1.364-1.368 rad/s, single runs at 1.34 or 1.38). Measured, "
+    "not fixed: the solve has converged (Newton 30 / 20 gives the same), the spec's cylinder "
+    "wheels turn at 1.213 on MJX (its cylinder-floor contacts are not MuJoCo's), condim 6 on "
+    "the caster 1.384, condim 4 on the caster 1.361 but reverse 4.1% fast; the capsule wheel "
+    'proxies and condim 3 are the remaining gap (docs/FIDELITY.md, "Car").'
+)
+
+
 @check("car")
 def car_drives(envs: Envs, small: bool) -> list[Row]:
     """Car (CarGoal0: the robot alone, as `benchmarks.fidelity_robots`): fixed wheel torques for
-    10 s (mean path speed m/s, yaw rate rad/s from 2 s on; safejax: mean of four caster
-    orientations). In CarGoal1's larger model float32 rounding turns it 3.0% fast in place
-    (docs/FIDELITY.md, "Car")."""
+    10 s (mean path speed m/s, yaw rate rad/s from 2 s on; safejax: mean over 16 caster
+    orientations)."""
     env, reset, step = envs("CarGoal0")
     rows = []
     for name, action in fidelity_robots.CAR_SCENARIOS.items():
         ref = fidelity_robots.car_reference(action)
         ours = fidelity_robots.car_safejax(env, reset, step, action)
         stat = "speed" if action[0] == action[1] else "yaw_rate"
-        rows.append(Row("car", f"{name}: {stat}", ref[stat], ours[stat], "rel", 0.02))
+        row = Row("car", f"{name}: {stat}", ref[stat], ours[stat], "rel", 0.02)
+        if stat == "yaw_rate" and env.config.physics == "mjx":
+            row = dataclasses.replace(row, known=CAR_TURN, known_bound=0.04)
+        rows.append(row)
     return rows
 
 
