@@ -3,7 +3,8 @@
 Each control step leaves the traced program through one host callback (`jax.pure_callback`,
 batched: a `vmap` of `Env.step` over any number of worlds is one call) into
 `mujoco.batch.Batch`, which steps every world on a thread pool over all the CPUs the process may
-use, runs the final `mj_forward`, and copies back fixed-shape arrays: the state, body poses,
+use (the substeps without sensors, which nothing reads within a step), runs the final
+`mj_forward`, and copies back fixed-shape arrays: the state, body poses,
 sensors and the robot's contact counts. Nothing is approximated for speed: the model is stepped
 with MuJoCo's default solver (Newton, 100 iterations, tolerance stop, 50 line-search steps), every
 contact pair the model defines and the spec's contact dimension (6), and each world's state is
