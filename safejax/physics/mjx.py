@@ -154,15 +154,20 @@ def compile(
     )
 
 
-def subtree_geoms(model: mujoco.MjModel, root: int) -> np.ndarray:
-    """(ngeom,) bool: the geoms of body `root`'s subtree."""
+def subtree_bodies(model: mujoco.MjModel, root: int) -> np.ndarray:
+    """(nbody,) bool: the bodies of body `root`'s subtree."""
     inside = np.zeros(model.nbody, bool)
     for b in range(model.nbody):
         p = b
         while p > 0 and p != root:
             p = model.body_parentid[p]
         inside[b] = p == root
-    return inside[model.geom_bodyid]
+    return inside
+
+
+def subtree_geoms(model: mujoco.MjModel, root: int) -> np.ndarray:
+    """(ngeom,) bool: the geoms of body `root`'s subtree."""
+    return subtree_bodies(model, root)[model.geom_bodyid]
 
 
 def reset_data(pm: PhysicsModel, **fields) -> mjx.Data:

@@ -55,7 +55,7 @@ import numpy as np
 from flax import struct
 from mujoco import batch as mj_batch
 
-from safejax.physics.mjx import subtree_geoms
+from safejax.physics.mjx import subtree_bodies, subtree_geoms
 from safejax.types import Array
 
 if TYPE_CHECKING:
@@ -275,10 +275,7 @@ def compile(
             if getattr(model, n) != getattr(mj_model, n):
                 raise AssertionError(f"contact sensors changed the model's {kind}")
     if model.opt.enableflags & mujoco.mjtEnableBit.mjENBL_SLEEP:
-        robot = np.zeros(model.nbody, bool)
-        robot[hub_body] = True
-        for b in range(hub_body + 1, model.nbody):
-            robot[b] = robot[model.body_parentid[b]]
+        robot = subtree_bodies(model, hub_body)
         if not (model.body_treeid[~robot] >= 0).any():
             # Nothing but the robot moves, and an actuated tree never sleeps: the flag would
             # only cost its bookkeeping (same steps either way, bit for bit).
