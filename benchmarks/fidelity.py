@@ -123,8 +123,8 @@ def main() -> None:
     p.add_argument("--worlds", type=int, default=16, help="with --backends: episodes per env")
     p.add_argument(
         "--sides",
-        default="mjx,mujoco",
-        help="with --backends: BACKEND[:KEY=VALUE[;KEY=VALUE]],... (default mjx,mujoco)",
+        default=None,
+        help="with --backends: BACKEND[:KEY=VALUE[;KEY=VALUE]],... (default: each backend)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--markdown", action="store_true", help="with --backends: end with a table")
@@ -139,7 +139,7 @@ def main() -> None:
         from benchmarks import backends
 
         names = backends.suite() if a.envs == "suite" else [n for n in a.envs.split(",") if n]
-        sides = tuple(x for x in a.sides.split(",") if x)
+        sides = backends.BACKENDS if a.sides is None else tuple(x for x in a.sides.split(",") if x)
         backends.main(names, a.worlds, a.seed, a.markdown, sides)
         return
     env = safejax.make("PointGoal1", **parse_overrides(a.set))
