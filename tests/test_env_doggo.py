@@ -76,7 +76,7 @@ def test_random_actions_walk_and_stay_upright(envs):
     above the floor in every episode; in most it stays in the standing height band and travels.
     Plain MuJoCo on the spec's model, 100 episodes: torso height mean 0.167 m, net travel mean
     3.6 m, 5 of 100 upside down at the end (docs/FIDELITY.md, "Doggo robot"); so up to two of six
-    may leave the band. The random walk's statistics against the reference over 20 episodes are
+    may leave the band. The random walk's statistics against the reference over 64 episodes are
     the fidelity table's "doggo" rows (tests/test_fidelity_table.py)."""
     env, reset, step = envs("DoggoGoal1")
     upright, travels = [], []

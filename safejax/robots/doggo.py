@@ -206,7 +206,8 @@ DOGGO_SOLVER = (("solver", "Newton"), ("iterations", "5"), ("ls_iterations", "3"
 # contacts. MJX keeps the 8 deepest candidates and evaluates the 4 closest leg-object pairs per
 # shape-type pair. With 2 pairs a leg touching a vase could go unchecked for some substeps and
 # meet it deep inside: DoggoGoal1 ended upside down in 35 of 300 random-action episodes (11.7%;
-# 4 pairs: 21 of 300, 7.0%; no caps: 18 of 300; plain MuJoCo on the spec's robot: 6.25% of 400)
-# at 2,787 env-steps/s against 2,621 with 4 (docs/FIDELITY.md, "Doggo robot").
+# 4 pairs: 21 of 300, 7.0%; no caps: 18 of 300; plain MuJoCo on the spec's robot: 6.25% of 400).
+# The 4 pairs cost DoggoGoal1 9-11% of its throughput (docs/FIDELITY.md, "Doggo robot";
+# docs/results/SPS.md).
 DOGGO_NUMERIC = (("max_contact_points", 8), ("max_geom_pairs", 4))
 DOGGO = make_doggo()
