@@ -7,7 +7,8 @@ floor, MuJoCo's default solver, Doggo's angles in degrees) and prints:
 
   Car:   speed and yaw rate under fixed wheel torques (straight, reverse, turn in place, gentle);
   Doggo: torso height, net travel, flips and foot-contact fraction over 1000 steps of uniform
-         random actions, over `--seeds` episodes.
+         random actions, over `--seeds` episodes, in `--doggo-env` (default DoggoGoal0; the
+         reference is the robot alone).
 
 The Car and Doggo numbers in docs/FIDELITY.md come from this command. `--set key=value`
 overrides EnvConfig fields of the safejax side (e.g. `--set condim=6`).
@@ -282,8 +283,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--robot", choices=["car", "doggo", "both"], default="both")
     p.add_argument("--seeds", type=int, default=20, help="Doggo episodes per side")
+    p.add_argument(
+        "--doggo-env",
+        default="DoggoGoal0",
+        help="the Doggo world of the random walk (its objects stay where they were sampled)",
+    )
     p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
     a = p.parse_args(argv)
+    doggos = [n for n in safejax.registered_names() if n.startswith("Doggo")]
+    if a.doggo_env not in doggos:
+        p.error(
+            f"--doggo-env {a.doggo_env!r} is not a Doggo environment; valid: {', '.join(doggos)}"
+        )
     overrides = parse_overrides(a.set)
     if a.robot in ("car", "both"):
         env = safejax.make("CarGoal0", **overrides)
@@ -297,10 +308,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(json.dumps(row), flush=True)
     if a.robot in ("doggo", "both"):
-        env = safejax.make("DoggoGoal0", **overrides)
+        env = safejax.make(a.doggo_env, **overrides)
         row = {
             "robot": "doggo",
-            "scenario": f"uniform random actions, {a.seeds} x 1000 steps",
+            "scenario": f"{a.doggo_env}: uniform random actions, {a.seeds} x 1000 steps",
             "reference": doggo_reference(a.seeds),
             "safejax": doggo_safejax(env, a.seeds),
         }

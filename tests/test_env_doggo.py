@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import safejax
+from benchmarks import fidelity_robots
 from safejax.robots import doggo
 
 KEY = jax.random.PRNGKey(5)
@@ -126,3 +127,12 @@ def test_touch_on_the_floor_and_in_the_air(envs):
     qpos = s.data.qpos.at[2].add(1.0)
     up = step(s.replace(data=s.data.replace(qpos=qpos)), jnp.zeros(12))
     np.testing.assert_array_equal(np.asarray(up.obs[env.obs_layout["touch"]]), np.zeros(8))
+
+
+def test_random_walk_command_refuses_a_world_without_the_doggo(capsys):
+    """`python -m benchmarks.fidelity_robots --doggo-env` takes Doggo worlds only, and says which
+    before compiling anything."""
+    with pytest.raises(SystemExit):
+        fidelity_robots.main(["--robot", "doggo", "--doggo-env", "PointGoal1"])
+    err = capsys.readouterr().err
+    assert "'PointGoal1' is not a Doggo environment" in err and "DoggoButton1" in err
