@@ -286,7 +286,8 @@ def doggo_random_walk(envs: Envs, small: bool) -> list[Row]:
     runs four times as many episodes, which are cheap in plain MuJoCo, to pin its flip rate)"""
     # The reduced table's sample: 20 episodes were too few to tell noise from a change (a random
     # walk's net travel over 1000 steps spreads by about 1.5 m; the 95% interval of the
-    # difference then let one unlucky sample of 20 fall outside it), 64 cost about 30 s more.
+    # difference then let one unlucky sample of 20 fall outside it). 64 (and 256 reference
+    # episodes) make the check take about 156 s.
     episodes = 64 if small else 100
     names = ("DoggoGoal1",) if small else ("DoggoGoal0", "DoggoGoal1", "DoggoPush1")
     ref = _doggo_reference(4 * episodes)
