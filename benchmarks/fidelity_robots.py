@@ -290,11 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--set", nargs="*", default=[], help="EnvConfig overrides key=value")
     a = p.parse_args(argv)
-    doggos = [n for n in safejax.registered_names() if n.startswith("Doggo")]
-    if a.doggo_env not in doggos:
-        p.error(
-            f"--doggo-env {a.doggo_env!r} is not a Doggo environment; valid: {', '.join(doggos)}"
-        )
+    # The registry resolves the name (aliases, user worlds) and refuses unknown ones.
+    try:
+        doggo_robot = safejax.registry.config_for(a.doggo_env).robot
+    except ValueError as e:
+        p.error(f"--doggo-env: {e}")
+    if doggo_robot != "doggo":
+        doggos = [n for n in safejax.registered_names() if n.startswith("Doggo")]
+        p.error(f"--doggo-env {a.doggo_env!r} is not a Doggo environment; e.g. {', '.join(doggos)}")
     overrides = parse_overrides(a.set)
     if a.robot in ("car", "both"):
         env = safejax.make("CarGoal0", **overrides)
