@@ -83,16 +83,18 @@ def reference_rollout(actions, vase_x: float | None = None, vase_y: float = 0.0)
     return traj
 
 
-def safejax_rollout(env, step, actions, vase_x: float | None = None, vase_y: float = 0.0):
+def safejax_rollout(env, reset, step, actions, vase_x: float | None = None, vase_y: float = 0.0):
     """The Point at the origin, heading +x, at rest; the first vase (if `vase_x`) at
-    (`vase_x`, `vase_y`) and every other object out of the way (`safejax.scenario.place`)."""
+    (`vase_x`, `vase_y`) and every other object out of the way (`safejax.scenario.place`).
+    `reset` and `step` are the environment's, jitted (an eager reset of an MJX world costs
+    seconds)."""
     groups = {}
     if env.config.vases_num:
         vases = scenario.far(env.config.vases_num)
         if vase_x is not None:
             vases[0] = (vase_x, vase_y)
         groups["vases"] = vases
-    state = scenario.place(env, env.reset(jax.random.PRNGKey(0)), (0.0, 0.0), 0.0, **groups)
+    state = scenario.place(env, reset(jax.random.PRNGKey(0)), (0.0, 0.0), 0.0, **groups)
     traj = []
     for action in actions:
         state = step(state, jnp.asarray(action, jnp.float32))
@@ -143,18 +145,18 @@ def main() -> None:
         backends.main(names, a.worlds, a.seed, a.markdown, sides)
         return
     env = safejax.make("PointGoal1", **parse_overrides(a.set))
-    step = jax.jit(env.step)
+    reset, step = jax.jit(env.reset), jax.jit(env.step)
     out = {}
     for name, action in SCENARIOS.items():
         actions = [action] * a.steps
         ref = summarize(reference_rollout(actions), 0.02)
-        ours = summarize(safejax_rollout(env, step, actions), 0.02)
+        ours = summarize(safejax_rollout(env, reset, step, actions), 0.02)
         gap = float(np.linalg.norm(np.subtract(ref["final_xy"], ours["final_xy"])))
         out[name] = {"reference": ref, "safejax": ours, "final_xy_gap": round(gap, 4)}
     # A vase 0.35 m ahead: full throttle for 1 s (push), then full reverse for 1 s (release).
     push, back = [[1.0, 0.0]] * 50, [[-1.0, 0.0]] * 50
     ref_v = reference_rollout(push + back, vase_x=0.35)
-    ours_v = safejax_rollout(env, step, push + back, vase_x=0.35)
+    ours_v = safejax_rollout(env, reset, step, push + back, vase_x=0.35)
 
     def travel(traj, k):
         return round(float(np.linalg.norm(traj[k][1] - np.array([0.35, 0.0]))), 4)
@@ -171,7 +173,7 @@ def main() -> None:
     # along the vase's face (robot-vase friction drags it along the path); then 1 s at rest.
     rest = [[0.0, 0.0]] * 50
     ref_g = reference_rollout(push + rest, vase_x=0.35, vase_y=0.15)
-    ours_g = safejax_rollout(env, step, push + rest, vase_x=0.35, vase_y=0.15)
+    ours_g = safejax_rollout(env, reset, step, push + rest, vase_x=0.35, vase_y=0.15)
 
     def moved(traj):
         return (np.asarray(traj[-1][1]) - np.array([0.35, 0.15])).round(4).tolist()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -221,27 +222,40 @@ def _doggo_episodes(z, travel, upright_end, touch) -> dict[str, np.ndarray]:
     }
 
 
-def doggo_reference_episodes(seeds: int, steps: int = 1000) -> dict[str, np.ndarray]:
+def doggo_reference_episodes(
+    seeds: int, steps: int = 1000, threads: int | None = None
+) -> dict[str, np.ndarray]:
     """Plain MuJoCo on the spec's Doggo: `seeds` episodes of uniform random actions (numpy's
-    generator seeded 0, 1, ...), per-episode statistics."""
+    generator seeded 0, 1, ...; one action per 10 substeps), per-episode statistics. The
+    episodes run through `mujoco.rollout` on `threads` threads (default: every CPU), in chunks
+    so that the recorded substeps stay small; each is stepped as a plain `mj_step` loop would
+    (`tests/test_env_doggo.py` checks that)."""
+    from mujoco import rollout
+
     model = mujoco.MjModel.from_xml_string(REFERENCE_DOGGO)
+    threads = threads or os.cpu_count() or 1
+    datas = [mujoco.MjData(model) for _ in range(threads)]
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    start = np.zeros(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, mujoco.MjData(model), start, spec)
+    qpos = slice(1, 1 + model.nq)  # the full physics state is (time, qpos, qvel, ...)
     zs, travel, up, touch = [], [], [], []
-    for seed in range(seeds):
-        data = mujoco.MjData(model)
-        rng = np.random.default_rng(seed)
-        start = data.qpos[:2].copy()
-        z, t = [], []
-        for _ in range(steps):
-            data.ctrl[:] = rng.uniform(-1, 1, model.nu)
-            for _ in range(10):
-                mujoco.mj_step(model, data)
-            z.append(data.qpos[2])
-            t.append(data.sensordata.copy())
-        zs.append(z)
-        touch.append(t)
-        travel.append(np.linalg.norm(data.qpos[:2] - start))
-        up.append(data.xmat[1][8])
-    return _doggo_episodes(zs, travel, up, touch)
+    chunk = 8 * threads
+    for first in range(0, seeds, chunk):
+        batch = range(first, min(seeds, first + chunk))
+        ctrl = np.stack(
+            [np.random.default_rng(seed).uniform(-1, 1, (steps, model.nu)) for seed in batch]
+        )
+        state, sensors = rollout.rollout(
+            model, datas, np.tile(start, (len(batch), 1)), np.repeat(ctrl, 10, axis=1)
+        )
+        q = state[:, 9::10, qpos]  # after each env step's 10 substeps
+        zs.append(q[..., 2])
+        touch.append(sensors[:, 9::10])
+        travel.append(np.linalg.norm(q[:, -1, :2] - start[qpos][:2], axis=-1))
+        # The torso's z-axis z from its quaternion (w, x, y, z): 1 - 2 (x^2 + y^2).
+        up.append(1 - 2 * (q[:, -1, 4] ** 2 + q[:, -1, 5] ** 2))
+    return _doggo_episodes(*(np.concatenate(x) for x in (zs, travel, up, touch)))
 
 
 def doggo_reference(seeds: int, steps: int = 1000) -> dict[str, float]:

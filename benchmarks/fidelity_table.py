@@ -154,13 +154,13 @@ def _env_steps(model, data, action, substeps: int = 10, before=None):
 @check("point")
 def point_drives(envs: Envs, small: bool) -> list[Row]:
     """Point: constant actions for 2 s from rest (speed m/s, turn rate rad/s, end gap m)"""
-    env, _, step = envs("PointGoal1")
+    env, reset, step = envs("PointGoal1")
     rows = []
     tolerances = {"speed": 0.01, "yaw_rate": 0.02}
     for name, action in fidelity.SCENARIOS.items():
         actions = [action] * 100
         ref = fidelity.summarize(fidelity.reference_rollout(actions), 0.02)
-        ours = fidelity.summarize(fidelity.safejax_rollout(env, step, actions), 0.02)
+        ours = fidelity.summarize(fidelity.safejax_rollout(env, reset, step, actions), 0.02)
         for stat, tol in tolerances.items():
             if abs(ref[stat]) > 0.1:
                 rows.append(Row("point", f"{name}: {stat}", ref[stat], ours[stat], "rel", tol))
@@ -179,7 +179,7 @@ VASE_OFFSETS = tuple(k * 1e-3 for k in range(8))
 def vase_pushes(envs: Envs, small: bool) -> list[Row]:
     """Vase: pushed head-on (1 s) then released (1 s back); grazed 0.15 m off the path (m); each
     figure the mean over 8 starts 0-7 mm apart along the push"""
-    env, _, step = envs("PointGoal1")
+    env, reset, step = envs("PointGoal1")
     push, back, rest = [[1.0, 0.0]] * 50, [[-1.0, 0.0]] * 50, [[0.0, 0.0]] * 50
 
     def runs(actions, y):
@@ -187,7 +187,7 @@ def vase_pushes(envs: Envs, small: bool) -> list[Row]:
         for dx in VASE_OFFSETS:
             x = 0.35 + dx
             ref = fidelity.reference_rollout(actions, vase_x=x, vase_y=y)
-            ours = fidelity.safejax_rollout(env, step, actions, vase_x=x, vase_y=y)
+            ours = fidelity.safejax_rollout(env, reset, step, actions, vase_x=x, vase_y=y)
             start = np.array([x, y])
             pairs.append(
                 [[np.asarray(t[1]) - start for t in traj] for traj in (ref, ours)]

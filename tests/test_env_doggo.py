@@ -136,3 +136,32 @@ def test_random_walk_command_refuses_a_world_without_the_doggo(capsys):
         fidelity_robots.main(["--robot", "doggo", "--doggo-env", "PointGoal1"])
     err = capsys.readouterr().err
     assert "'PointGoal1' is not a Doggo environment" in err and "DoggoButton1" in err
+
+
+def test_reference_random_walk_steps_as_a_plain_loop():
+    """The reference episodes run through `mujoco.rollout` on several threads; each must be the
+    episode a plain `mj_step` loop with the same seed gives (controls held for 10 substeps,
+    statistics read after each env step)."""
+    steps = 60
+    fast = fidelity_robots.doggo_reference_episodes(3, steps=steps, threads=2)
+    model = mujoco.MjModel.from_xml_string(fidelity_robots.REFERENCE_DOGGO)
+    for seed in range(3):
+        data = mujoco.MjData(model)
+        rng = np.random.default_rng(seed)
+        z, touch = [], []
+        for _ in range(steps):
+            data.ctrl[:] = rng.uniform(-1, 1, model.nu)
+            for _ in range(10):
+                mujoco.mj_step(model, data)
+            z.append(data.qpos[2])
+            touch.append(data.sensordata.copy())
+        touch = np.array(touch)
+        mujoco.mj_kinematics(model, data)
+        assert fast["z"][seed] == np.mean(z)
+        assert fast["z_min"][seed] == np.min(z)
+        assert fast["travel"][seed] == np.linalg.norm(data.qpos[:2])
+        assert fast["foot"][seed] == (touch[:, 1::2] > 0).mean()
+        assert fast["knee"][seed] == (touch[:, 0::2] > 0).mean()
+        assert fast["flipped"][seed] == float(data.xmat[1][8] < 0)
+    # Random actions move the robot: the episodes differ from each other.
+    assert len(set(fast["travel"])) == 3
