@@ -255,6 +255,73 @@ def car_drives(envs: Envs, small: bool) -> list[Row]:
     return rows
 
 
+# The vase's centre 0.45 m ahead of the Car's, offset sideways by these distances (m): head-on
+# (the front bumper), at the bumper's edge and the chassis' corner (0.1, 0.15), and past the
+# chassis where only the spec's wheel reaches it (0.2).
+CAR_VASE_SIDES = (0.0, 0.1, 0.15, 0.2)
+CAR_START = (
+    "On MJX the Car gathers speed from rest faster than the spec's (0.71 against 0.68 m/s over "
+    "its first 0.4 s, 0.763 against 0.747 over 1-2 s; from 2 s on 1.1% slower, the 'car' rows), "
+    "so it has driven 1.479 m after 2 s where the reference has 1.434 (+3.1%) and pushes a "
+    "head-on vase about as much further. Measured, not fixed."
+)
+CAR_WHEELS = (
+    "On MJX the Car's wheels touch only the floor (capsule proxies; MJX has no cylinder-box "
+    "collision), so a vase met only by a wheel, 0.2 m to the side of the Car's centre line, "
+    "stays put where the spec's wheel pushes it aside. Capsule proxies that also touch objects "
+    "reach 5 cm further out than the cylinder and moved such a vase 0.75 m in the push against "
+    'the reference\'s 0.19 (docs/FIDELITY.md, "Car robot").'
+)
+
+
+@check("car_vase")
+def car_vase_pushes(envs: Envs, small: bool) -> list[Row]:
+    """Car and vase (CarGoal1): full throttle for 2 s at a vase 0.45 m ahead, its centre 0, 0.1,
+    0.15 or 0.2 m to the side of the Car's centre line, then 1 s at rest (how far the Car drove
+    and the vase moved along and across its path, m; each figure the mean over 8 starts 0-7 mm
+    apart along the path)"""
+    env, reset, step = envs("CarGoal1")
+    mjx = env.config.physics == "mjx"
+    actions = [[1.0, 1.0]] * 50 + [[0.0, 0.0]] * 25
+    rows = []
+    for side in CAR_VASE_SIDES:
+        car, vase = {"reference": [], "safejax": []}, {"reference": [], "safejax": []}
+        for dy in VASE_OFFSETS:
+            y = -0.45 - dy  # the Car drives along -y (its front bumper)
+            start = np.array([side, y])
+            ref = fidelity_robots.car_vase_reference(actions, side, y)
+            ours = fidelity.safejax_rollout(env, reset, step, actions, vase_x=side, vase_y=y)
+            for key, traj in (("reference", ref), ("safejax", ours)):
+                car[key].append(float(np.linalg.norm(np.asarray(traj[49][0][:2]))))
+                vase[key].append(np.asarray(traj[-1][1]) - start)
+        ref, ours = (np.mean(vase[k], axis=0) for k in ("reference", "safejax"))
+        tag = f"vase {side:g} m to the side"
+        if side == 0.0:  # head-on: a long push, compared as the Point's (relative)
+            driven = Row(
+                "car_vase",
+                f"{tag}: Car's travel in the 2 s push",
+                float(np.mean(car["reference"])),
+                float(np.mean(car["safejax"])),
+                "rel",
+                0.02,
+            )
+            pushed = Row("car_vase", f"{tag}: moved along the path", -ref[1], -ours[1], "rel", 0.05)
+            if mjx:
+                driven = dataclasses.replace(driven, known=CAR_START, known_bound=0.05)
+                pushed = dataclasses.replace(pushed, known=CAR_START, known_bound=0.08)
+            rows += [driven, pushed]
+            continue
+        for stat, r, o in (
+            (f"{tag}: moved along the path", -ref[1], -ours[1]),
+            (f"{tag}: moved across the path", ref[0], ours[0]),
+        ):
+            row = Row("car_vase", stat, r, o, "abs", 0.1)
+            if side >= 0.2 and mjx:
+                row = dataclasses.replace(row, known=CAR_WHEELS, known_bound=0.25)
+            rows.append(row)
+    return rows
+
+
 def _mean_row(check_name, stat, ref, ours, tol) -> Row:
     """Welch: the difference of two means, its 95% half-width from Student's t with the
     Welch-Satterthwaite degrees of freedom."""
@@ -562,12 +629,12 @@ def markdown(rows: list[Row], header: str = "") -> str:
         "| check | statistic | reference | safejax | difference | tolerance | within |",
         "|---|---|---|---|---|---|---|",
     ]
-    known = []
+    known: dict[str, list[Row]] = {}  # one note per documented deviation, its rows in order
     for r in rows:
         verdict = "yes" if r.within else "**no**"
         if not r.within and r.known:
-            known.append(r)
-            verdict += f" (known deviation {len(known)})"
+            known.setdefault(r.known, []).append(r)
+            verdict += f" (known deviation {list(known).index(r.known) + 1})"
         lines.append(
             f"| {r.check} | {r.statistic} | {_fmt(r.reference)} | {_fmt(r.safejax)} | "
             f"{r.difference:+.3g} | {r.tolerance_text()} | {verdict} |"
@@ -575,13 +642,19 @@ def markdown(rows: list[Row], header: str = "") -> str:
     lines.append("")
     lines.append(f"{sum(r.within for r in rows)} of {len(rows)} rows within tolerance.")
     lines.append("")
-    for i, r in enumerate(known, 1):
-        bound = f"{r.known_bound:.0%} of the reference" if r.kind == "rel" else f"{r.known_bound:g}"
-        if r.noise:
-            bound += " plus the 95% interval"
+    for i, (text, members) in enumerate(known.items(), 1):
+        bounds = []
+        for r in members:
+            bound = (
+                f"{r.known_bound:.0%} of the reference" if r.kind == "rel" else f"{r.known_bound:g}"
+            )
+            if r.noise:
+                bound += " plus the 95% interval"
+            bounds.append(f"{r.check}: {r.statistic}, past {bound}")
         lines.append(
-            f"Known deviation {i} ({r.check}: {r.statistic}): {r.known} The tests fail if the "
-            f"difference grows past {bound}."
+            f"Known deviation {i}: {text} The tests fail if a difference grows ("
+            + "; ".join(bounds)
+            + ")."
         )
         lines.append("")
     lines.append("Checks:")

@@ -1,4 +1,4 @@
-"""Hand-placed worlds: put the (planar) robot and chosen objects where a scenario needs them.
+"""Hand-placed worlds: put the robot and chosen objects where a scenario needs them.
 
 Used by the fidelity comparisons (`benchmarks.fidelity_table`) and the task tests to stage one
 situation (a robot 0.35 m from a button, a box before a pillar) from a normal reset:
@@ -15,18 +15,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from safejax.elements import box as push_box
+from safejax.robots.base import set_root_pose
 
 FAR = 10.0  # out of everyone's way
 
 
 def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
-    """The planar robot (Point) at rest at `robot_xy`, heading `yaw`; optionally the push box
+    """The robot at rest at `robot_xy`, heading `yaw` (the Point's slide and hinge joints; a
+    free-jointed robot, Car or Doggo, upright at its resting height, its other joints as the
+    reset left them); optionally the push box
     (`box_xy`) and any element group moved to the given (n, 2) positions: mocap groups (pillars,
     buttons) directly, gremlins by the centres of their circles (their boxes start there), vases
     by their position coordinates (axis-aligned), hazards (analytic) in `State.objects`."""
-    if env.robot.root != "planar":
-        raise ValueError(f"place: the robot must be planar (Point), got {env.robot.name!r}")
-    qpos = state.data.qpos.at[0:3].set(jnp.array([robot_xy[0], robot_xy[1], yaw]))
+    xy = jnp.asarray(robot_xy, state.data.qpos.dtype)
+    qpos = set_root_pose(env.robot, state.data.qpos, xy, jnp.asarray(yaw, xy.dtype))
     if box_xy is not None:
         qpos = push_box.set_pose(qpos, env.index.task, jnp.asarray(box_xy, jnp.float32), 0.0)
     mocap = state.data.mocap_pos
@@ -46,8 +48,8 @@ def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
             qpos = qpos.at[ix.qpos[:, :2]].set(xy)
         elif group == "vases":
             qpos = qpos.at[ix.qpos_adr[:, :2]].set(xy)
-            if ix.free:  # the spec's free vases: axis-aligned, as the planar proxy always is
-                qpos = qpos.at[ix.quat_adr].set(jnp.array([1.0, 0.0, 0.0, 0.0]))
+            # Axis-aligned: the free vase's quaternion, the planar proxy's yaw hinge.
+            qpos = qpos.at[ix.quat_adr].set(jnp.array([1.0, 0.0, 0.0, 0.0])).at[ix.yaw_adr].set(0.0)
         elif hasattr(ix, "mocap"):
             mocap = mocap.at[ix.mocap, :2].set(xy)
     data = state.data.replace(qpos=qpos, qvel=jnp.zeros_like(state.data.qvel), mocap_pos=mocap)

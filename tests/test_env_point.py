@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import safejax
+from safejax import scenario
 
 NAMES = ["PointGoal0", "PointGoal1", "PointGoal2"]
 OBS_SIZE = {"PointGoal0": 28, "PointGoal1": 60, "PointGoal2": 60}
@@ -54,8 +55,14 @@ def test_api_contract(envs, name):
     assert s.obs.shape == (env.observation_size,)
     assert np.isfinite(np.asarray(s.obs)).all()
     assert int(s.step) == 3
-    assert set(s.metrics) >= {"cost_hazards", "cost_vases_contact", "cost_vases_velocity",
-                              "goal_met", "physics_error", "nonfinite_action"}
+    assert set(s.metrics) >= {
+        "cost_hazards",
+        "cost_vases_contact",
+        "cost_vases_velocity",
+        "goal_met",
+        "physics_error",
+        "nonfinite_action",
+    }
     for v in s.metrics.values():
         assert v.shape == () and np.isfinite(float(v))
 
@@ -144,6 +151,30 @@ def test_pushed_vase_costs_only_where_constrained(envs, name, constrained):
         assert contact == 0.0 and velocity == 0.0
 
 
+def test_spinning_vase_stops_as_coulomb_friction_says(envs):
+    """A vase left spinning at 2 rad/s on MJX's planar proxy: the floor's friction torque
+    decelerates it by 4.0 x 0.7652 x 0.1 / ((2/3) 0.1^2) = 45.9 rad/s^2 (hand-worked from the
+    base's mean lever arm and the box's inertia), so it turns w^2 / (2 a) = 0.0436 rad and stops
+    after 2 / 45.9 = 0.044 s, then stays at rest (never spun back)."""
+    env, reset, step = envs("PointGoal1")
+    if env.config.physics != "mjx":
+        pytest.skip("the planar proxy is MJX's")
+    ix = env.index.elements["vases"]
+    s = scenario.place(env, reset(KEY), (0.0, 0.0), vases=[(1.0, 1.0)])
+    assert float(s.data.qpos[ix.yaw_adr[0]]) == 0.0
+    s = s.replace(data=s.data.replace(qvel=s.data.qvel.at[ix.yaw_dof[0]].set(2.0)))
+    yaws = []
+    for _ in range(5):  # 0.1 s
+        s = step(s, jnp.zeros(2))
+        yaws.append(float(s.data.qpos[ix.yaw_adr[0]]))
+    assert float(s.data.qvel[ix.yaw_dof[0]]) == 0.0
+    assert yaws[-1] == pytest.approx(4 / (2 * 45.9), abs=0.003)  # one 2 ms substep's slack
+    assert yaws[2] == yaws[-1]  # at rest from 0.06 s on
+    assert yaws[0] < yaws[1] < yaws[2]  # still turning at 0.02 and 0.04 s
+    # The vase did not drift: the spin's friction is a torque only.
+    np.testing.assert_allclose(np.asarray(s.data.qpos[ix.qpos_adr[0]]), [1.0, 1.0], atol=1e-6)
+
+
 def test_robustness(envs):
     env, reset, step = envs("PointGoal0")
     s = reset(KEY)
@@ -196,17 +227,27 @@ def test_scripted_goals_and_auto_reset_contract():
         def body(vs, _):
             prev_goal = vs.state.task["goal"]
             vs = venv.step(vs, _steer_to_goal(vs.state))
-            out = (vs.state.reward, vs.state.metrics["goal_met"], vs.state.truncated,
-                   vs.state.terminated, vs.episode.done, vs.episode.done_ret,
-                   vs.episode.done_length, vs.state.step, prev_goal, vs.state.task["goal"],
-                   jnp.abs(vs.final_obs - vs.obs).sum(axis=1))
+            out = (
+                vs.state.reward,
+                vs.state.metrics["goal_met"],
+                vs.state.truncated,
+                vs.state.terminated,
+                vs.episode.done,
+                vs.episode.done_ret,
+                vs.episode.done_length,
+                vs.state.step,
+                prev_goal,
+                vs.state.task["goal"],
+                jnp.abs(vs.final_obs - vs.obs).sum(axis=1),
+            )
             return vs, out
 
         return jax.lax.scan(body, vs, None, length=1010)[1]
 
     outs = run(KEY)
     rew, met, trunc, term, done, done_ret, done_len, step, prev_goal, goal, obs_gap = map(
-        np.asarray, outs)
+        np.asarray, outs
+    )
     assert (step[999] == 0).all()  # auto-reset at 1000: the new episode's counter restarted
     assert trunc[999].all() and not term.any()
     assert not trunc[:999].any() and not trunc[1000:].any()

@@ -33,6 +33,10 @@ class VaseIndex(NamedTuple):
     free: bool  # the spec's free vase (MuJoCo backend): no analytic friction
     speed_adr: np.ndarray  # (n, 2) planar proxy, (n, 3) free vase: its linear velocity dofs
     quat_adr: np.ndarray  # (n, 4) free vase: its orientation quaternion; (n, 0) planar proxy
+    yaw_adr: np.ndarray  # (n,) planar proxy: its yaw hinge's qpos address; (0,) free vase
+    yaw_dof: np.ndarray  # (n,) planar proxy: the hinge's dof address; (0,) free vase
+    inertia: float  # its moment of inertia about z (kg m^2)
+    spin_decel: float  # planar proxy: floor friction's angular deceleration per linear one (1/m)
 
 
 def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: float):
@@ -49,6 +53,17 @@ def friction(data, dof_adr: np.ndarray, vase_mass: float, decel: Array, dt: floa
     magnitude = jnp.minimum(vase_mass * decel, vase_mass * speed / dt)
     force = -vel / jnp.maximum(speed, 1e-12) * magnitude
     return data.replace(qfrc_applied=data.qfrc_applied.at[dof_adr].set(force))
+
+
+def spin_friction(data, yaw_dof: np.ndarray, inertia: float, decel: Array, dt: float):
+    """Writes the floor friction's torque on every vase's yaw hinge into `qfrc_applied`, as
+    `friction` does for the position: a constant angular deceleration against the spin that
+    stops it, never reverses it."""
+    if yaw_dof.shape[0] == 0:
+        return data
+    spin = data.qvel[yaw_dof]
+    magnitude = jnp.minimum(inertia * decel, inertia * jnp.abs(spin) / dt)
+    return data.replace(qfrc_applied=data.qfrc_applied.at[yaw_dof].set(-jnp.sign(spin) * magnitude))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +112,7 @@ class Vases(Element):
 <body name="vase{i}" pos="0 0 {s - 4e-5}">
   <joint name="vase{i}_x" type="slide" axis="1 0 0" damping="0"/>
   <joint name="vase{i}_y" type="slide" axis="0 1 0" damping="0"/>
+  <joint name="vase{i}_yaw" type="hinge" axis="0 0 1" damping="0"/>
   <geom name="vase{i}" type="box" size="{s} {s} {s}" mass="{self.mass}" rgba="0 1 1 1"
         class="object" condim="1" priority="1"/>
 </body>"""
@@ -127,6 +143,7 @@ class Vases(Element):
         free = scene.physics == "mujoco"
         speed = np.zeros((self.num, 3 if free else 2), np.int32)
         quat = np.zeros((self.num, 4 if free else 0), np.int32)
+        yaw = np.zeros((0 if free else self.num, 2), np.int32)
         for i in range(self.num):
             mask[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f"vase{i}")] = True
             if free:  # free joint: x, y are the first position and velocity coordinates
@@ -141,15 +158,38 @@ class Vases(Element):
                 qpos[i, j] = model.jnt_qposadr[jid]
                 dof[i, j] = model.jnt_dofadr[jid]
                 speed[i, j] = model.jnt_dofadr[jid]
-        return VaseIndex(mask, qpos, dof, self.mass, float(model.opt.timestep), free, speed, quat)
+            jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"vase{i}_yaw")
+            yaw[i] = model.jnt_qposadr[jid], model.jnt_dofadr[jid]
+        # Coulomb friction under a square base of half-size s and uniform pressure: the torque
+        # is the force times the mean distance of the base's points from its centre (0.7652 s),
+        # the box's moment of inertia about z is (2/3) m s^2.
+        inertia = 2 / 3 * self.mass * self.size**2
+        spin = 0.7652 * self.size * self.mass / inertia
+        return VaseIndex(
+            mask,
+            qpos,
+            dof,
+            self.mass,
+            float(model.opt.timestep),
+            free,
+            speed,
+            quat,
+            yaw[:, 0],
+            yaw[:, 1],
+            inertia,
+            spin,
+        )
 
     def init(self, ix: VaseIndex, key: Array, xy: Array, world: World) -> World:
         """Each vase at its sampled position; the free vase (MuJoCo backend) also at a uniformly
-        random yaw, as the spec's (the planar proxy's yaw is fixed)."""
+        random yaw, as the spec's."""
         qpos = world.qpos.at[ix.qpos_adr].set(xy)
-        if ix.free and self.num:
+        if self.num:
             yaw = jax.random.uniform(key, (self.num,), minval=0.0, maxval=2 * jnp.pi)
-            qpos = qpos.at[ix.quat_adr].set(yaw_quat(yaw))
+            if ix.free:
+                qpos = qpos.at[ix.quat_adr].set(yaw_quat(yaw))
+            else:
+                qpos = qpos.at[ix.yaw_adr].set(yaw)
         return world._replace(qpos=qpos)
 
     def positions(self, ix: VaseIndex, data, objects: dict) -> Array:
@@ -159,7 +199,9 @@ class Vases(Element):
     def substep(self, ix: VaseIndex, data, objects: dict, params: dict):
         if ix.free:
             return data
-        return friction(data, ix.dof_adr, ix.mass, params["vases_friction"], ix.timestep)
+        decel = params["vases_friction"]
+        data = friction(data, ix.dof_adr, ix.mass, decel, ix.timestep)
+        return spin_friction(data, ix.yaw_dof, ix.inertia, decel * ix.spin_decel, ix.timestep)
 
     def costs(self, ix: VaseIndex, ctx: CostContext, params: dict) -> dict[str, Array]:
         """Contact cost and velocity cost before binarisation (spec section 5.1)."""
