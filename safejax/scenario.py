@@ -23,10 +23,10 @@ FAR = 10.0  # out of everyone's way
 def place(env, state, robot_xy, yaw=0.0, box_xy=None, **groups):
     """The robot at rest at `robot_xy`, heading `yaw` (the Point's slide and hinge joints; a
     free-jointed robot, Car or Doggo, upright at its resting height, its other joints as the
-    reset left them); optionally the push box
-    (`box_xy`) and any element group moved to the given (n, 2) positions: mocap groups (pillars,
-    buttons) directly, gremlins by the centres of their circles (their boxes start there), vases
-    by their position coordinates (axis-aligned), hazards (analytic) in `State.objects`."""
+    reset left them); optionally the push box (`box_xy`) and any element group moved to the
+    given (n, 2) positions: mocap groups (pillars, buttons) directly, gremlins by the centres of
+    their circles (their boxes start there), vases by their position coordinates (axis-aligned),
+    hazards (analytic) in `State.objects`."""
     xy = jnp.asarray(robot_xy, state.data.qpos.dtype)
     qpos = set_root_pose(env.robot, state.data.qpos, xy, jnp.asarray(yaw, xy.dtype))
     if box_xy is not None:

@@ -1,12 +1,15 @@
 """Vases: small boxes the robot can push; they cost on contact and while moving (Goal2).
 
-Physics proxy (docs/FIDELITY.md): each vase is a box of the spec's size and mass on two slide
-joints (x, y), touched only by the robot, so no vase-floor contact enters MJX's solver. Floor
-friction is applied analytically before each substep (`friction`): a Coulomb force of constant
-deceleration `vases_friction` against the motion that stops the vase, never reverses it. The vase's
-yaw is fixed (axis-aligned), and its contacts with the robot are frictionless (condim 1, by geom
-priority): a yaw-locked vase with contact friction is dragged along by a grazing robot where a
-real one turns away, and one contact row instead of four makes the solver cheaper.
+Physics proxy (docs/FIDELITY.md, "Vases"): each vase is a box of the spec's size and mass on two
+slide joints (x, y) and a yaw hinge, at a uniformly random yaw, touched only by the robot, so no
+vase-floor contact enters MJX's solver. Floor friction is applied analytically before each
+substep: a Coulomb force of constant deceleration `vases_friction` against the motion
+(`friction`) and the torque of the same friction under the vase's square base against its spin
+(`spin_friction`), each stopping the vase, never reversing it. The hinge lets a vase pushed off
+its centre by a flat face (the Car's bumper) turn and slide away, as the spec's free vase does.
+Its contacts with the robot are frictionless (condim 1, by geom priority): measured against the
+reference, friction dragged a grazed vase along (docs/FIDELITY.md), and one contact row instead
+of four makes the solver cheaper.
 """
 
 from __future__ import annotations
