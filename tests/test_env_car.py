@@ -37,7 +37,8 @@ def test_sizes_and_aliases(name):
         assert safejax.registry.canonical_name(alias) == name
     # Spec 9.2: nq 13, nv 11, mass 0.0304 kg, timestep 0.004 (control period 0.04 s).
     m = env.mj_model
-    assert (m.nq - 2 * env.config.vases_num, m.nv - 2 * env.config.vases_num) == (13, 11)
+    # Each MJX vase adds three joints (slide x, slide y, yaw hinge) of one coordinate each.
+    assert (m.nq - 3 * env.config.vases_num, m.nv - 3 * env.config.vases_num) == (13, 11)
     assert m.body_subtreemass[env.index.robot_body] == pytest.approx(0.03044, abs=1e-5)
     assert m.opt.timestep == 0.004
     rear = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, "rear")
