@@ -104,20 +104,21 @@ def test_arrow_structure_of_scenes():
 
     env = safejax.make("PointGoal2")
     assert env.arrow.hub.tolist() == [0, 1, 2]
-    assert [b.shape for b in env.arrow.blocks] == [(10, 2)]
+    assert [b.shape for b in env.arrow.blocks] == [(10, 3)]  # each vase: x, y, yaw
     goal0 = safejax.make("PointGoal0")
     assert arrow.arrow_structure(goal0.mj_model, goal0.index.robot_body).blocks == ()
     assert goal0.arrow is None  # nothing to gain: the env factors densely
     car = safejax.make("CarGoal1")
     st = arrow.arrow_structure(car.mj_model, car.index.robot_body)
-    # Hub: the free root; blocks: the two wheels, the vase (x, y), the caster's ball joint.
+    # Hub: the free root; blocks: the two wheels, the caster's ball joint and the vase (x, y,
+    # yaw), three dofs each.
     assert st.hub.tolist() == list(range(6))
-    assert [b.tolist() for b in st.blocks] == [[[6], [7]], [[11, 12]], [[8, 9, 10]]]
+    assert [b.tolist() for b in st.blocks] == [[[6], [7]], [[8, 9, 10], [11, 12, 13]]]
     doggo = safejax.make("DoggoGoal1")
     st = arrow.arrow_structure(doggo.mj_model, doggo.index.robot_body)
     # The legs touch the vase, so the vase joins the hub (root, waist) and the four legs of
     # three hinges are the blocks.
-    assert st.hub.tolist() == [0, 1, 2, 3, 4, 5, 12, 19, 20]
+    assert st.hub.tolist() == [0, 1, 2, 3, 4, 5, 12, 19, 20, 21]
     assert [b.shape for b in st.blocks] == [(4, 3)]
     assert arrow.arrow_flops(st) < 0.6 * arrow.dense_flops(doggo.mj_model.nv)
     two_boxes = """
