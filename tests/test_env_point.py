@@ -151,6 +151,22 @@ def test_pushed_vase_costs_only_where_constrained(envs, name, constrained):
         assert contact == 0.0 and velocity == 0.0
 
 
+def test_vases_start_at_random_yaws(envs):
+    """The spec draws every vase's yaw uniformly (spec 7); MJX's planar vases turn on a yaw
+    hinge and start at such a yaw, as the MuJoCo backend's free vases do."""
+    env, reset, _ = envs("PointGoal2")
+    ix = env.index.elements["vases"]
+    if ix.free:
+        pytest.skip("the free vase's yaws: tests/test_physics_native.py")
+    yaws = np.concatenate(
+        [np.asarray(reset(jax.random.PRNGKey(seed)).data.qpos[ix.yaw_adr]) for seed in range(4)]
+    )
+    assert yaws.shape == (40,)
+    assert ((yaws >= 0) & (yaws < 2 * np.pi)).all()
+    assert len(np.unique(np.round(yaws, 4))) == len(yaws)  # no two alike
+    assert yaws.max() - yaws.min() > np.pi  # spread round the circle, not clustered at 0
+
+
 def test_spinning_vase_stops_as_coulomb_friction_says(envs):
     """A vase left spinning at 2 rad/s on MJX's planar proxy: the floor's friction torque
     decelerates it by 4.0 x 0.7652 x 0.1 / ((2/3) 0.1^2) = 45.9 rad/s^2 (hand-worked from the

@@ -139,8 +139,11 @@ def test_arrow_structure_of_scenes():
     st = arrow.arrow_structure(model, 1)
     assert st is not None and st.hub.tolist() == list(range(6)) and st.blocks[0].shape == (2, 6)
     # A model with an equality constraint (or a tendon) has no arrow structure at all.
-    coupled = mujoco.MjModel.from_xml_string(two_boxes.replace(
-        "</worldbody>", '</worldbody><equality><weld body1="a" body2="b"/></equality>'))
+    coupled = mujoco.MjModel.from_xml_string(
+        two_boxes.replace(
+            "</worldbody>", '</worldbody><equality><weld body1="a" body2="b"/></equality>'
+        )
+    )
     assert arrow.arrow_structure(coupled, 1) is None
 
 
