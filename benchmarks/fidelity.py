@@ -69,17 +69,28 @@ SCENARIOS = {
 }
 
 
-def reference_rollout(actions, vase_x: float | None = None, vase_y: float = 0.0):
-    """Reference trajectory of (robot qpos, vase xy) after each env step of `actions`."""
+def reference_rollout(
+    actions, vase_x: float | None = None, vase_y: float = 0.0, robot_xml: str | None = None
+):
+    """Reference trajectory of (robot qpos[:3], vase xy) after each env step of `actions`, the
+    robot at rest at the origin. `robot_xml`: another robot's reference model than the Point's
+    (e.g. `benchmarks.fidelity_robots.REFERENCE_CAR`); the vase goes last in its worldbody."""
     vase = "" if vase_x is None else REFERENCE_VASE.format(x=vase_x, y=vase_y, z=0.1 - 4e-5)
-    model = mujoco.MjModel.from_xml_string(REFERENCE_POINT.replace("{vase}", vase))
+    if robot_xml is None:
+        xml = REFERENCE_POINT.replace("{vase}", vase)
+    else:
+        xml = robot_xml.replace("</worldbody>", vase + "\n  </worldbody>")
+    model = mujoco.MjModel.from_xml_string(xml)
     data = mujoco.MjData(model)
+    adr = None if vase_x is None else model.jnt_qposadr[model.body("vase0").jntadr[0]]
     traj = []
     for action in actions:
         data.ctrl[:] = action
         for _ in range(10):
             mujoco.mj_step(model, data)
-        traj.append((data.qpos[:3].copy(), data.qpos[3:5].copy() if vase_x else None))
+        traj.append(
+            (data.qpos[:3].copy(), None if adr is None else data.qpos[adr : adr + 2].copy())
+        )
     return traj
 
 

@@ -160,27 +160,6 @@ def car_reference(action) -> dict[str, float]:
     return _car_rates(np.array(traj))
 
 
-def car_vase_reference(actions, vase_x: float, vase_y: float):
-    """The spec's Car at the origin (heading body -y) with the spec's free vase
-    (`benchmarks.fidelity.REFERENCE_VASE`) at (`vase_x`, `vase_y`): (car qpos[:3], vase xy) after
-    each env step of `actions` (wheel torques), as `benchmarks.fidelity.reference_rollout`."""
-    from benchmarks.fidelity import REFERENCE_VASE
-
-    vase = REFERENCE_VASE.format(x=vase_x, y=vase_y, z=0.1 - 4e-5)
-    model = mujoco.MjModel.from_xml_string(
-        REFERENCE_CAR.replace("</worldbody>", vase + "\n  </worldbody>")
-    )
-    data = mujoco.MjData(model)
-    adr = model.jnt_qposadr[model.body("vase0").jntadr[0]]
-    traj = []
-    for action in actions:
-        data.ctrl[:] = action
-        for _ in range(10):
-            mujoco.mj_step(model, data)
-        traj.append((data.qpos[:3].copy(), data.qpos[adr : adr + 2].copy()))
-    return traj
-
-
 # The caster is a sphere on a ball joint: its orientation does not enter plain MuJoCo's dynamics,
 # but in float32 it decides where rounding sends the contact solve: turning in place, single runs
 # land near one of two rates (1.34 or 1.38 rad/s on MJX), so safejax's figures are means over

@@ -289,7 +289,9 @@ def car_vase_pushes(envs: Envs, small: bool) -> list[Row]:
         for dy in VASE_OFFSETS:
             y = -0.45 - dy  # the Car drives along -y (its front bumper)
             start = np.array([side, y])
-            ref = fidelity_robots.car_vase_reference(actions, side, y)
+            ref = fidelity.reference_rollout(
+                actions, side, y, robot_xml=fidelity_robots.REFERENCE_CAR
+            )
             ours = fidelity.safejax_rollout(env, reset, step, actions, vase_x=side, vase_y=y)
             for key, traj in (("reference", ref), ("safejax", ours)):
                 car[key].append(float(np.linalg.norm(np.asarray(traj[49][0][:2]))))
