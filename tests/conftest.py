@@ -8,6 +8,10 @@ next compile crashed. So the compiled programs are freed at the end of every tes
 persistent compilation cache (a temporary directory for the session, or
 `SAFEJAX_TEST_COMPILATION_CACHE`) lets a later module load an environment's programs again in a
 few seconds instead of compiling them.
+
+The suite runs in pytest-xdist workers (`-n 2 --dist loadfile` in pyproject.toml): each worker
+process is a session of its own, with its own cache directory, and takes whole modules, so a
+module's shared environments still compile once.
 """
 
 from __future__ import annotations
