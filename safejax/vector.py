@@ -26,6 +26,9 @@ from jax.sharding import Mesh, PartitionSpec
 
 from safejax.types import Array, State
 
+# The metric that flags a world's layout (sampling failed at reset); it belongs to the episode.
+LAYOUT_FLAG = "layout_failed"
+
 
 @struct.dataclass
 class EpisodeStats:
@@ -79,7 +82,10 @@ class VecState:
       state: the batched env `State` (leading axis num_envs). After a step, worlds that finished
         have already been reset: `state.obs` is the first observation of the new episode, while
         `state.reward`, `state.cost`, `state.terminated`, `state.truncated` and `state.metrics`
-        describe the step just taken.
+        describe the step just taken, except `state.metrics["layout_failed"]` (where the env
+        reports it): a flag of the world's layout, not of a step, it is the new layout's, so that
+        the new episode's steps carry it (`Env.step` passes it on); the finished episode's sum in
+        `episode.done_metrics` counts the old layout's.
       final_obs: the observation reached by the step just taken, before any auto-reset; equal to
         `state.obs` where no episode ended. Bootstrap truncated episodes from it.
       episode: `EpisodeStats`.
@@ -206,13 +212,18 @@ class VecEnv:
         def fresh_for(s: State) -> State:
             # Fresh layouts from each world's own key stream; the step outputs of the finished
             # step (reward, cost, flags, metrics) are kept so that learners see them.
+            # The layout flag is the fresh layout's (VecState).
             keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key)
-            return self._reset(keys).replace(
+            fresh = self._reset(keys)
+            metrics = dict(s.metrics)
+            if LAYOUT_FLAG in metrics and LAYOUT_FLAG in fresh.metrics:
+                metrics[LAYOUT_FLAG] = fresh.metrics[LAYOUT_FLAG]
+            return fresh.replace(
                 reward=s.reward,
                 cost=s.cost,
                 terminated=s.terminated,
                 truncated=s.truncated,
-                metrics=s.metrics,
+                metrics=metrics,
             )
 
         def reset_done(s: State) -> State:
