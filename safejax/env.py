@@ -30,9 +30,9 @@ from safejax.physics.linalg import ArrowStructure
 from safejax.robots import ROBOTS, set_root_pose
 from safejax.sensors.lidar import pseudo_lidar
 from safejax.tasks import TASKS
-from safejax.types import Array, Frame, State
+from safejax.types import LAYOUT_FLAG, Array, Frame, State
 
-FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", "layout_failed", "resample_failed")
+FLAG_KEYS = ("goal_met", "physics_error", "nonfinite_action", LAYOUT_FLAG, "resample_failed")
 
 
 def cost_keys() -> tuple[str, ...]:
@@ -245,7 +245,7 @@ class Env:
         frame = Frame(data, pos, objects, jnp.array(True), contacts)
         task = self.task.reset(k_task, frame, placed, params)
         metrics = {k: jnp.zeros((), jnp.float32) for k in self.cost_keys + FLAG_KEYS}
-        metrics["layout_failed"] = (~ok).astype(jnp.float32)
+        metrics[LAYOUT_FLAG] = (~ok).astype(jnp.float32)
         return State(
             data=data,
             task=task,
@@ -310,7 +310,7 @@ class Env:
             goal_met=goal_met.astype(jnp.float32),
             physics_error=(~physics_ok).astype(jnp.float32),
             nonfinite_action=(~finite_action).astype(jnp.float32),
-            layout_failed=state.metrics["layout_failed"],
+            **{LAYOUT_FLAG: state.metrics[LAYOUT_FLAG]},
             resample_failed=resample_failed.astype(jnp.float32),
         )
         return State(

@@ -14,6 +14,10 @@ from flax import struct
 
 Array = jax.Array
 
+# The metric that flags a world's layout (placement failed at reset): set by `Env.reset`, passed
+# on by `Env.step`, and kept with the new layout by `VecEnv`'s auto-reset.
+LAYOUT_FLAG = "layout_failed"
+
 
 class Frame(NamedTuple):
     """What a task sees of one world after a physics step (or at reset).

@@ -24,10 +24,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, PartitionSpec
 
-from safejax.types import Array, State
-
-# The metric that flags a world's layout (sampling failed at reset); it belongs to the episode.
-LAYOUT_FLAG = "layout_failed"
+from safejax.types import LAYOUT_FLAG, Array, State
 
 
 @struct.dataclass
@@ -211,8 +208,8 @@ class VecEnv:
 
         def fresh_for(s: State) -> State:
             # Fresh layouts from each world's own key stream; the step outputs of the finished
-            # step (reward, cost, flags, metrics) are kept so that learners see them.
-            # The layout flag is the fresh layout's (VecState).
+            # step (reward, cost, flags, metrics) are kept so that learners see them, except
+            # the layout flag, which is the fresh layout's (VecState).
             keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.key)
             fresh = self._reset(keys)
             metrics = dict(s.metrics)
